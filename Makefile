@@ -1,0 +1,35 @@
+# ecoflux: `make demo` and `make test` each create .venv when missing and install the toolkit.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# pyVPRM 6.0.1 is installed without its dependencies: its heavy geo stack (xESMF/ESMF,
+# cartopy, pygrib, rasterio) is not needed to run its model class, which the parity tests
+# drive with our inputs (tests/vprm/test_pyvprm_parity.py). loguru is its only needed import.
+PARITY := pyVPRM==6.0.1 loguru python-dateutil
+
+.PHONY: demo test test-all bench venv clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q --no-deps $(PARITY)
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m experiments.vprm_first_study --out experiments/output/vprm_first_study
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q -n 2 --dist loadfile -m ""
+
+bench: $(STAMP)
+	$(PY) -m experiments.benchmarks.vprm_throughput
+
+clean:
+	rm -rf $(VENV) experiments/output .pytest_cache
