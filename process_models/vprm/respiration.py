@@ -49,7 +49,7 @@ def reco_gourdji(t, evi, lswi, lswi_min, lswi_max, g, w=None):
     """
     tp = damped_temperature(t, g.tcrit, g.tmult, w)
     diff = lswi_max - lswi_min
-    diff = jnp.maximum(diff, 0.01) if w is None else 0.01 + softplus_w(diff - 0.01, 1e-3)
+    diff = jnp.maximum(diff, 0.01) if w is None else 0.01 + softplus_w(diff - 0.01, w["index"])
     wsc = safe_div(lswi - lswi_min, diff)
     return (g.beta + g.a1 * tp + g.a2 * tp ** 2 + g.gamma * evi
             + g.th1 * wsc + g.th2 * wsc * tp + g.th3 * wsc * tp ** 2)
