@@ -1,0 +1,36 @@
+"""Readers for the real data formats the toolkit ships with.
+
+Every reader returns an :class:`xarray.Dataset` with canonical variable names and a
+``units`` attribute on every variable (see :mod:`process_models.units` for the names,
+units and the time convention: ``time`` = interval start, local standard time for towers
+with ``attrs["utc_offset_hours"]``, UTC for gridded products). Bad input raises
+:class:`process_models.units.DataValidationError` naming the file, variable and fix.
+
+=========================== =================================== ==========================
+reader                      format                              shipped example
+=========================== =================================== ==========================
+read_fluxnet2015            FLUXNET2015 / ICOS FULLSET CSV      CH-Cha fixture
+read_europe_fluxdata        European Fluxes Database text       FR-Hes 2016
+read_reddyproc_text         REddyProc / hesseflux text          DE-Tha 1998
+read_diive_parquet          diive (ETH) parquet                 CH-Dav 2013-2022
+read_pyrealm_merged         pyrealm merged site CSV             BE-Vie 2014
+read_park_falls             VPRMLandSfcModel RData              US-PFa 2005
+read_mod09a1                MODIS MOD09A1 netCDF crops          Munich 2022
+read_era5_single_levels     ERA5 hourly single-level netCDF     Munich July 2022
+=========================== =================================== ==========================
+"""
+from ._common import data_path
+from .diive import read_diive_parquet
+from .efd import read_europe_fluxdata
+from .era5 import interpolate_to_grid, read_era5_single_levels
+from .fluxnet import read_fluxnet2015
+from .modis import read_mod09a1
+from .park_falls import read_park_falls, read_vprm_parameter_tables
+from .pyrealm import read_pyrealm_merged
+from .reddyproc import read_reddyproc_text
+
+__all__ = [
+    "data_path", "read_diive_parquet", "read_europe_fluxdata", "interpolate_to_grid",
+    "read_era5_single_levels", "read_fluxnet2015", "read_mod09a1", "read_park_falls",
+    "read_vprm_parameter_tables", "read_pyrealm_merged", "read_reddyproc_text",
+]
