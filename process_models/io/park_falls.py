@@ -65,11 +65,20 @@ def _read_rdata(path: Path) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file.")
     try:
-        return pyreadr.read_r(str(path))
+        objs = pyreadr.read_r(str(path))
     except Exception as err:  # pyreadr.custom_errors.PyreadrError, LibrdataError, ...
         raise DataValidationError(
             f"could not read the RData file ({type(err).__name__}: {err}).", source=str(path),
             fix="re-copy the file; compare its sha256 with PROVENANCE.md.") from err
+    # R's NA is a NaN with a payload (1954) that NumPy's fast nanmin/nanmax mishandle;
+    # replace it with the plain NaN so downstream reductions behave.
+    for df in objs.values():
+        for col in df.columns:
+            if df[col].dtype.kind == "f":
+                v = df[col].to_numpy(dtype=float, copy=True)
+                v[np.isnan(v)] = np.nan
+                df[col] = v
+    return objs
 
 
 def _need(objs: dict, name: str, columns: list[str], path: Path) -> pd.DataFrame:

@@ -331,3 +331,10 @@ def test_xarray_class_order_mismatch(params):
     ds = _cube().assign_coords(vprm_class=CLASSES[::-1])
     with pytest.raises(DataValidationError, match="class order"):
         run(ds, params)
+
+
+def test_xarray_dask_input_range_checked_without_full_compute(params):
+    ds = _cube().chunk(time=5)
+    bad = ds.assign(air_temperature=ds.air_temperature + 273.15)
+    with pytest.raises(DataValidationError, match="kelvin"):
+        run(bad, params)

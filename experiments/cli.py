@@ -1,0 +1,707 @@
+"""``ecoflux`` command line: read flux-tower / satellite / reanalysis files, run VPRM on a
+forcing NetCDF, list the shipped VPRM parameter tables, and start the studies and
+benchmarks.
+
+Subcommands
+-----------
+``ecoflux read PATH``          read a file with the right reader, print a summary, write NetCDF
+``ecoflux vprm FORCING.nc``    run VPRM (process_models.vprm.run) and write the fluxes
+``ecoflux tables [NAME]``      list parameter tables, or print one with units and priors
+``ecoflux study vprm-first``   run the VPRM-first study (experiments.vprm_first_study)
+``ecoflux bench vprm``         run the VPRM throughput benchmark
+
+Bad input (:class:`process_models.units.DataValidationError`, a missing file, an
+unknown table or option) is printed as ``error: <message>`` on stderr with exit code 2
+and no traceback. Heavy imports (JAX, the readers) happen inside the handlers, so
+``--help`` is fast.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import gzip
+import re
+import sys
+from pathlib import Path
+
+__all__ = ["main", "detect_format", "FORMATS"]
+
+#: ``--format`` choice -> (reader in process_models.io, description)
+FORMATS: dict[str, tuple[str, str]] = {
+    "fluxnet2015": ("read_fluxnet2015", "FLUXNET2015 / ICOS FULLSET CSV"),
+    "europe-fluxdata": ("read_europe_fluxdata", "European Fluxes Database template text"),
+    "reddyproc": ("read_reddyproc_text", "REddyProc / hesseflux text"),
+    "diive": ("read_diive_parquet", "diive (ETH) parquet"),
+    "pyrealm": ("read_pyrealm_merged", "pyrealm merged site CSV"),
+    "park-falls": ("read_park_falls", "VPRMLandSfcModel RData (Park Falls)"),
+    "mod09a1": ("read_mod09a1", "MODIS MOD09A1 netCDF crop(s)"),
+    "era5": ("read_era5_single_levels", "ERA5 hourly single-level netCDF (t2m, ssrd)"),
+}
+
+_EXIT_INPUT = 2
+
+
+class CLIError(Exception):
+    """A user error the CLI reports as ``error: <message>`` (exit 2)."""
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("ecoflux")
+    except Exception:  # pragma: no cover - not installed
+        return "0.1.0"
+
+
+# ---------------------------------------------------------------------------------------
+# format detection
+# ---------------------------------------------------------------------------------------
+
+_EFD_SUFFIX = re.compile(r"_\d+_\d+_\d+$")
+_NC_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf", ".h5", ".hdf")
+
+
+def _strip_gz(name: str) -> str:
+    return name[:-3] if name.lower().endswith(".gz") else name
+
+
+def _head_bytes(path: Path, n: int = 65536) -> bytes:
+    """First ``n`` bytes of the (gunzipped) file; a gzip stream that is corrupt at its
+    start gives the raw bytes (the reader then reports the corruption)."""
+    with open(path, "rb") as fh:
+        raw = fh.read(n)
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            with gzip.open(path, "rb") as fh:
+                return fh.read(n)
+        except (EOFError, OSError):
+            return b""
+    return raw
+
+
+def _is_netcdf_bytes(head: bytes) -> bool:
+    return head[:3] == b"CDF" or head[:8] == b"\x89HDF\r\n\x1a\n"
+
+
+def _netcdf_variables(path: Path) -> set[str]:
+    """Variable names of a (possibly gzipped) netCDF file; empty if unreadable."""
+    try:
+        import netCDF4
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        with netCDF4.Dataset(path.name, mode="r", memory=raw) as nc:
+            return set(nc.variables)
+    except Exception:
+        return set()
+
+
+def _header_columns(head: bytes) -> list[str]:
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    first = text.replace("\r\n", "\n").replace("\r", "\n").split("\n", 1)[0]
+    for sep in ("\t", ",", ";"):
+        if sep in first:
+            return [c.strip().strip('"') for c in first.split(sep)]
+    return [first.strip()]
+
+
+def detect_format(path: str | Path) -> str:
+    """Guess the ``--format`` of ``path`` from its name, extension and content.
+
+    Rules, in order:
+
+    1. a directory holding ``MOD09A1*`` files, or ``MOD09A1`` in the file name -> mod09a1;
+    2. ``.parquet`` -> diive; ``.RData`` / ``.rda`` -> park-falls;
+    3. ``FULLSET`` in the file name -> fluxnet2015; ``europe-fluxdata`` in the name ->
+       europe-fluxdata;
+    4. netCDF (by extension or magic bytes, gzipped or not): ``t2m`` and ``ssrd`` ->
+       era5; ``sur_refl_*`` -> mod09a1;
+    5. text header: ``TIMESTAMP_START`` (with ``*_VUT_*`` columns or not) ->
+       fluxnet2015; ``TIMESTAMP_END`` or ``VAR_H_V_R`` columns (``TA_1_1_1``) ->
+       europe-fluxdata; ``Year/DoY/Hour`` or ``Day/Hour`` -> reddyproc;
+       ``time/ppfd/tc/patm`` -> pyrealm.
+
+    Raises :class:`process_models.units.DataValidationError` when nothing matches.
+    """
+    from process_models.units import DataValidationError
+
+    p = Path(path)
+    src = str(p)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file or directory.")
+    if p.is_dir():
+        if any(q.name.startswith("MOD09A1") for q in p.iterdir()):
+            return "mod09a1"
+        raise DataValidationError(
+            "is a directory without MOD09A1* files; only MOD09A1 crops are read from a "
+            "directory.", source=src, fix="pass a file, or a folder of MOD09A1 crops.")
+    name = p.name
+    base = _strip_gz(name).lower()
+    if "MOD09A1" in name.upper():
+        return "mod09a1"
+    if base.endswith(".parquet"):
+        return "diive"
+    if base.endswith((".rdata", ".rda")):
+        return "park-falls"
+    if "FULLSET" in name.upper():
+        return "fluxnet2015"
+    if "europe-fluxdata" in name.lower():
+        return "europe-fluxdata"
+    head = _head_bytes(p)
+    if base.endswith(_NC_SUFFIXES) or _is_netcdf_bytes(head):
+        names = _netcdf_variables(p)
+        if {"t2m", "ssrd"} <= names:
+            return "era5"
+        if any(n.startswith("sur_refl_") for n in names):
+            return "mod09a1"
+        raise DataValidationError(
+            "netCDF file that is neither ERA5 single levels (t2m, ssrd) nor a MOD09A1 crop"
+            + (f" (variables: {', '.join(sorted(names)[:12])})." if names else
+               " (it could not be opened; corrupt or truncated?)."),
+            source=src, fix="pass --format explicitly, or check the file.")
+    cols = set(_header_columns(head))
+    if "TIMESTAMP_START" in cols:
+        return "fluxnet2015"
+    if "TIMESTAMP_END" in cols or any(_EFD_SUFFIX.search(c) for c in cols):
+        return "europe-fluxdata"
+    if {"DoY", "Hour"} <= cols or {"Day", "Hour"} <= cols:
+        return "reddyproc"
+    if {"time", "ppfd", "tc", "patm"} <= cols:
+        return "pyrealm"
+    shown = ", ".join(sorted(cols)[:10]) or "none"
+    raise DataValidationError(
+        f"could not detect the file format from its name or header (columns: {shown}).",
+        source=src, fix=f"pass --format, one of: {', '.join(FORMATS)}.")
+
+
+# ---------------------------------------------------------------------------------------
+# summaries and NetCDF output
+# ---------------------------------------------------------------------------------------
+
+def _fmt_num(v) -> str:
+    import numpy as np
+    if v is None:
+        return "-"
+    if isinstance(v, np.datetime64):
+        return "NaT" if np.isnat(v) else str(v.astype("datetime64[s]"))
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return str(int(v))
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if not np.isfinite(f):
+        return "nan"
+    return f"{f:.6g}"
+
+
+def _variable_stats(da):
+    """(% missing, min, max) of a DataArray; datetimes give datetime min/max."""
+    import numpy as np
+    a = np.asarray(da.values)
+    if a.size == 0:
+        return 100.0, None, None
+    if a.dtype.kind == "M":
+        miss = np.isnat(a)
+        ok = a[~miss]
+        return 100.0 * miss.mean(), (ok.min() if ok.size else None), (ok.max() if ok.size else None)
+    if a.dtype.kind in "iub":
+        return 0.0, a.min(), a.max()
+    if a.dtype.kind == "f":
+        miss = np.isnan(a)
+        if miss.all():
+            return 100.0, None, None
+        # boolean indexing, not nanmin: R's NA (a signalling NaN from .RData files)
+        # defeats NumPy's SIMD fmin/fmax reductions
+        ok = a[~miss]
+        return 100.0 * miss.mean(), ok.min(), ok.max()
+    return 0.0, None, None
+
+
+def _truncate(s: str, n: int) -> str:
+    s = str(s)
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+def summarize_dataset(ds, title: str | None = None) -> str:
+    """Text summary of a reader Dataset: variable table, time span, conventions."""
+    import numpy as np
+    lines = []
+    if title:
+        lines.append(f"== {title} ==")
+    for key in ("format", "title", "site_id", "source_file"):
+        if key in ds.attrs:
+            lines.append(f"{key}: {_truncate(ds.attrs[key], 200)}")
+    dims = ", ".join(f"{d}={n}" for d, n in ds.sizes.items())
+    lines.append(f"dimensions: {dims}")
+    header = ("variable", "units", "long_name", "% missing", "min", "max")
+    rows = []
+    for name, da in ds.data_vars.items():
+        miss, lo, hi = _variable_stats(da)
+        units = da.attrs.get("units", "(datetime)" if da.dtype.kind == "M" else "?")
+        rows.append((str(name), str(units),
+                     _truncate(da.attrs.get("long_name", ""), 48),
+                     f"{miss:.1f}", _fmt_num(lo), _fmt_num(hi)))
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(header)]
+    fmt = lambda r: "  ".join(  # noqa: E731
+        (c.rjust(w) if i >= 3 else c.ljust(w)) for i, (c, w) in enumerate(zip(r, widths)))
+    lines.append(fmt(header))
+    lines.append("  ".join("-" * w for w in widths))
+    lines += [fmt(r) for r in rows]
+    if "time" in ds.coords and ds.sizes.get("time", 0):
+        t = np.asarray(ds["time"].values)
+        step = ds.attrs.get("time_step_seconds")
+        step_txt = ""
+        if step is not None:
+            s = float(step)
+            step_txt = (f", step {s / 86400:g} d" if s >= 86400 and s % 86400 == 0
+                        else f", step {s / 60:g} min" if s < 3600 else f", step {s / 3600:g} h")
+        lines.append(f"time span: {_fmt_num(t.min())} .. {_fmt_num(t.max())} "
+                     f"({t.size} records{step_txt})")
+    conv = ds.attrs.get("time_convention")
+    if conv is None and "time" in ds.coords:
+        conv = ds["time"].attrs.get("long_name")
+    lines.append(f"time convention: {conv if conv is not None else 'unknown'}")
+    if "original_time_convention" in ds.attrs:
+        lines.append(f"original time convention: {ds.attrs['original_time_convention']}")
+    off = ds.attrs.get("utc_offset_hours")
+    zone = ds.attrs.get("time_zone")
+    off_txt = "unknown" if off is None or (isinstance(off, float) and off != off) else f"{float(off):+g} h"
+    lines.append(f"utc offset: {off_txt}" + (f" ({zone})" if zone else ""))
+    return "\n".join(lines)
+
+
+def _netcdf_safe_value(v):
+    """Attribute value netCDF can store (datetimes -> ISO strings, bools -> int,
+    None -> "none", dicts/other objects -> str)."""
+    import numpy as np
+    import pandas as pd
+    if v is None:
+        return "none"
+    if isinstance(v, (bool, np.bool_)):
+        return int(v)
+    if isinstance(v, (pd.Timestamp, _dt.datetime, _dt.date)):
+        return v.isoformat()
+    if isinstance(v, np.datetime64):
+        return str(v)
+    if isinstance(v, (pd.Timedelta, _dt.timedelta, np.timedelta64)):
+        return str(v)
+    if isinstance(v, (str, int, float, np.integer, np.floating, bytes)):
+        return v
+    if isinstance(v, np.ndarray):
+        if v.dtype.kind in "iuf":
+            return v
+        return ", ".join(str(_netcdf_safe_value(x)) for x in v.ravel())
+    if isinstance(v, (list, tuple)):
+        if v and all(isinstance(x, (int, float, np.integer, np.floating))
+                     and not isinstance(x, bool) for x in v):
+            return np.asarray(v)
+        return ", ".join(str(_netcdf_safe_value(x)) for x in v)
+    return str(v)
+
+
+def netcdf_safe(ds):
+    """Copy of ``ds`` whose global, variable and coordinate attributes are all
+    storable in NetCDF."""
+    ds = ds.copy()
+    ds.attrs = {str(k): _netcdf_safe_value(v) for k, v in ds.attrs.items()}
+    for name in list(ds.variables):
+        var = ds.variables[name]
+        var.attrs = {str(k): _netcdf_safe_value(v) for k, v in var.attrs.items()}
+    return ds
+
+
+def _dataframe_to_dataset(df, name: str):
+    import xarray as xr
+    flat = df.reset_index(drop=df.index.name is None and not any(df.index.names))
+    out = xr.Dataset.from_dataframe(flat.rename_axis("row"))
+    for v in out.data_vars:
+        if out[v].dtype == object:
+            out[v] = out[v].astype(str)
+    out.attrs["object"] = name
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# subcommand handlers
+# ---------------------------------------------------------------------------------------
+
+def _cmd_read(args) -> int:
+    import pandas as pd
+    import process_models.io as pio
+
+    path = Path(args.path)
+    fmt = args.format
+    detected = fmt == "auto"
+    if detected:
+        fmt = detect_format(path)
+    elif not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or directory.")
+    print(f"file: {path}")
+    print(f"format: {fmt} ({FORMATS[fmt][1]}){' [auto-detected]' if detected else ''}")
+
+    if fmt == "park-falls":
+        if "param" in path.name.lower():
+            objs = {"vprm_parameters": pio.read_vprm_parameter_tables(path)}
+        else:
+            objs = pio.read_park_falls(path)
+        print(f"objects: {', '.join(objs)}")
+        for key, obj in objs.items():
+            print()
+            if isinstance(obj, pd.DataFrame):
+                print(f"== {key} (table, {len(obj)} rows) ==")
+                with pd.option_context("display.width", 120, "display.max_columns", 20):
+                    print(obj.head(10).to_string())
+                    if len(obj) > 10:
+                        print(f"... ({len(obj) - 10} more rows)")
+            else:
+                print(summarize_dataset(obj, title=key))
+        if args.output:
+            out = Path(args.output)
+            mode = "w"
+            for key, obj in objs.items():
+                ds = obj if not isinstance(obj, pd.DataFrame) else _dataframe_to_dataset(obj, key)
+                netcdf_safe(ds).to_netcdf(out, mode=mode, group=key)
+                mode = "a"
+            print(f"\nwrote {out} (one NetCDF group per object: {', '.join(objs)})")
+        return 0
+
+    reader = getattr(pio, FORMATS[fmt][0])
+    ds = reader(path)
+    print(summarize_dataset(ds))
+    if args.output:
+        out = Path(args.output)
+        netcdf_safe(ds).to_netcdf(out)
+        print(f"wrote {out}")
+    return 0
+
+
+def _parse_chunks(text: str | None) -> dict | None:
+    if not text:
+        return None
+    chunks = {}
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "=" not in part:
+            raise CLIError(f"--chunks {text!r}: expected DIM=SIZE[,DIM=SIZE...], e.g. time=168,y=64.")
+        dim, size = (s.strip() for s in part.split("=", 1))
+        try:
+            n = int(size)
+        except ValueError:
+            raise CLIError(f"--chunks {text!r}: chunk size {size!r} of {dim!r} is not an integer.")
+        if n <= 0 and n != -1:
+            raise CLIError(f"--chunks {text!r}: chunk size of {dim!r} must be > 0 (or -1 for all).")
+        chunks[dim] = n
+    return chunks or None
+
+
+def _cmd_vprm(args) -> int:
+    import numpy as np
+    import xarray as xr
+    from process_models.units import DataValidationError
+    from process_models.vprm import VPRMOptions, load_parameters, run
+
+    path = Path(args.forcing)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file.")
+    chunks = _parse_chunks(args.chunks)
+    try:
+        options = VPRMOptions(mode=args.mode, sharpness=args.sharpness,
+                              pyvprm_compat=args.pyvprm_compat, respiration=args.respiration)
+    except ValueError as err:
+        raise CLIError(str(err)) from err
+    try:
+        ds = xr.open_dataset(path)
+    except Exception as err:
+        raise DataValidationError(f"could not open as NetCDF ({type(err).__name__}: {err}).",
+                                  source=str(path), fix="pass a forcing NetCDF file.") from err
+    with ds:
+        ds.attrs.setdefault("source_file", path.name)
+        if "vprm_class" not in ds.coords:
+            raise DataValidationError(
+                "has no 'vprm_class' coordinate.", source=str(path), variable="vprm_class",
+                fix="give class_fractions a 'vprm_class' dimension with the class numbers "
+                    "(1..9) as coordinate.")
+        if chunks:
+            unknown = [d for d in chunks if d not in ds.dims]
+            if unknown:
+                raise CLIError(f"--chunks names dimension(s) {unknown} that the forcing does not "
+                               f"have (dimensions: {list(ds.dims)}).")
+            ds = ds.chunk(chunks)
+        classes = [int(c) for c in np.asarray(ds["vprm_class"].values)]
+        import jax
+        import jax.numpy as jnp
+        if args.float64:
+            jax.config.update("jax_enable_x64", True)
+        pdtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+        try:
+            params = load_parameters(
+                args.table, temperatures=args.temperatures, classes=classes, dtype=pdtype,
+                gourdji=args.gourdji_table if args.respiration == "gourdji" else None)
+        except KeyError as err:
+            raise CLIError(str(err.args[0]) if err.args else str(err)) from err
+        out = run(ds, params, options)
+        out.attrs.update({"forcing_file": path.name, "parameter_table": args.table,
+                          "temperature_constants": args.temperatures})
+        if args.respiration == "gourdji":
+            out.attrs["gourdji_table"] = args.gourdji_table
+        output = Path(args.output)
+        netcdf_safe(out).to_netcdf(output)
+    res = xr.open_dataset(output)
+    with res:
+        dims = ", ".join(f"{d}={n}" for d, n in res.sizes.items())
+        print(f"VPRM {options.mode} (table {args.table}, temperatures {args.temperatures}, "
+              f"respiration {args.respiration}) on {path.name}: {dims}")
+        for v in ("gpp", "reco", "nee"):
+            a = np.asarray(res[v].values, dtype=float)
+            print(f"  {v:5s} [{res[v].attrs.get('units')}]  mean {np.nanmean(a):.4g}  "
+                  f"min {np.nanmin(a):.4g}  max {np.nanmax(a):.4g}")
+    print(f"wrote {output}")
+    return 0
+
+
+def _cmd_tables(args) -> int:
+    from process_models.vprm import available_tables, parameter_table
+
+    names = available_tables()
+    if not args.name:
+        print("VPRM parameter tables (use 'ecoflux tables NAME' for values and priors):")
+        w = max(len(n) for n in names)
+        for n in names:
+            cite = parameter_table(n)["citation"].iloc[0] or "-"
+            print(f"  {n.ljust(w)}  {cite}")
+        print("temperature constants (--temperatures): copernicus, mahadevan2008, wrf")
+        return 0
+    if args.name not in names:
+        raise CLIError(f"unknown VPRM parameter table {args.name!r}; available: {', '.join(names)}.")
+    df = parameter_table(args.name)
+    print(f"table {args.name}: {df['citation'].iloc[0]}")
+    header = ("class", "class_name", "name", "units", "value", "prior")
+    rows = [(str(r.class_id), str(r.class_name), str(r.name), str(r.units), f"{r.value:.6g}",
+             str(r.prior)) for r in df.itertuples(index=False)]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    right = {0, 4}
+    fmt = lambda r: "  ".join(  # noqa: E731
+        (c.rjust(w) if i in right else c.ljust(w)) for i, (c, w) in enumerate(zip(r, widths)))
+    print(fmt(header).rstrip())
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print(fmt(r).rstrip())
+    return 0
+
+
+def _rc(result) -> int:
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
+
+
+def _import_runner(name: str):
+    """Import a study/benchmark module lazily; a missing module is a CLIError."""
+    import importlib
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name and name.startswith(err.name):
+            raise CLIError(f"{name} is not available in this checkout ({err}).") from err
+        raise
+
+
+def _cmd_study(args) -> int:
+    vprm_first_study = _import_runner("experiments.vprm_first_study")
+    argv = []
+    if args.out:
+        argv += ["--out", str(args.out)]
+    if args.quick:
+        argv.append("--quick")
+    return _rc(vprm_first_study.main(argv))
+
+
+def _cmd_bench(args) -> int:
+    vprm_throughput = _import_runner("experiments.benchmarks.vprm_throughput")
+    argv = []
+    if args.quick:
+        argv.append("--quick")
+    if args.write_results:
+        argv.append("--write-results")
+    return _rc(vprm_throughput.main(argv))
+
+
+# ---------------------------------------------------------------------------------------
+# parser
+# ---------------------------------------------------------------------------------------
+
+class _Fmt(argparse.RawDescriptionHelpFormatter):
+    """Wraps prose paragraphs, keeps indented blocks and example lists as written, and
+    shows non-trivial defaults."""
+
+    def _fill_text(self, text, width, indent):
+        import textwrap
+        out = []
+        for para in text.split("\n\n"):
+            lines = para.split("\n")
+            if len(lines) > 1 and any(ln.startswith(" ") for ln in lines[1:]):
+                out.append("\n".join(indent + ln for ln in lines))
+            else:
+                out.append(textwrap.fill(" ".join(ln.strip() for ln in lines), width,
+                                         initial_indent=indent, subsequent_indent=indent))
+        return "\n\n".join(out)
+
+    def _get_help_string(self, action):
+        help = action.help or ""
+        if ("%(default)" not in help and action.default not in (None, False, argparse.SUPPRESS)
+                and action.option_strings):
+            help += " (default: %(default)s)"
+        return help
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="ecoflux", formatter_class=_Fmt,
+        description="ecoflux: differentiable JAX toolkit for CO2 fluxes from flux-tower and "
+                    "satellite data.",
+        epilog="examples:\n"
+               "  ecoflux read FLX_CH-Cha_FLUXNET2015_FULLSET_HH_2005-2020.csv --output cha.nc\n"
+               "  ecoflux vprm forcing.nc --output fluxes.nc --table eu2007\n"
+               "  ecoflux tables eu2007\n"
+               "  ecoflux study vprm-first --quick\n"
+               "  ecoflux bench vprm --quick\n"
+               "Run 'ecoflux COMMAND --help' for the options of each command.")
+    ap.add_argument("--version", action="version", version=f"ecoflux {_version()}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    # read
+    p = sub.add_parser(
+        "read", formatter_class=_Fmt,
+        help="read a flux-tower, MODIS or ERA5 file and summarise it (optionally to NetCDF)",
+        description="Read a flux-tower, satellite or reanalysis file with the matching "
+                    "process_models.io reader, print a summary table (variable, units, "
+                    "long_name, % missing, min, max), the time span, the time convention and "
+                    "the UTC offset, and optionally write it to NetCDF.\n\n"
+                    "Auto-detection (--format auto):\n"
+                    "  directory of MOD09A1* files or MOD09A1 in the name   -> mod09a1\n"
+                    "  *.parquet                                            -> diive\n"
+                    "  *.RData / *.rda                                      -> park-falls\n"
+                    "  FULLSET in the name, or a TIMESTAMP_START column     -> fluxnet2015\n"
+                    "  europe-fluxdata in the name, TIMESTAMP_END or\n"
+                    "    VAR_H_V_R columns (TA_1_1_1)                       -> europe-fluxdata\n"
+                    "  netCDF with t2m and ssrd                             -> era5\n"
+                    "  Year/DoY/Hour or Day/Hour columns                    -> reddyproc\n"
+                    "  time/ppfd/tc/patm columns                            -> pyrealm",
+        epilog="examples:\n"
+               "  ecoflux read experiments/data/de-tha_1996-1998/Example_DETha98.txt\n"
+               "  ecoflux read merged_BE-Vie_data.csv --output be-vie.nc\n"
+               "  ecoflux read experiments/data/munich_2022_modis-era5_pyvprm/modis "
+               "--format mod09a1\n"
+               "Bad input exits with status 2 and 'error: <message>' on stderr.")
+    p.add_argument("path", help="file to read (gzip is fine), or a folder of MOD09A1 crops")
+    p.add_argument("--format", default="auto", choices=["auto", *FORMATS],
+                   help="file format; 'auto' detects it from the name, extension and content")
+    p.add_argument("--output", "-o", metavar="OUT.nc", default=None,
+                   help="write the Dataset(s) to this NetCDF file")
+    p.set_defaults(func=_cmd_read)
+
+    # vprm
+    p = sub.add_parser(
+        "vprm", formatter_class=_Fmt,
+        help="run VPRM on a forcing NetCDF and write GPP, Reco and NEE",
+        description="Run the VPRM model (process_models.vprm.run) on a forcing NetCDF and "
+                    "write gpp, reco and nee (umol m-2 s-1, NEE = Reco - GPP) to NetCDF.\n\n"
+                    "The forcing needs air_temperature (degC), par (umol m-2 s-1) or "
+                    "shortwave_in (W m-2), evi, lswi, evi_threshold, lswi_min, lswi_max (1) "
+                    "and class_fractions (1) with a 'vprm_class' dimension whose coordinate "
+                    "holds the class numbers (1..9); every variable needs a 'units' "
+                    "attribute. Parameters are loaded for those classes, in that order.",
+        epilog="examples:\n"
+               "  ecoflux vprm forcing.nc --output fluxes.nc\n"
+               "  ecoflux vprm cube.nc -o fluxes.nc --table eu2007 --mode smooth "
+               "--sharpness 4 --chunks time=168,y=64\n"
+               "Invalid forcing (missing variable, wrong units, gaps) exits with status 2.")
+    p.add_argument("forcing", metavar="FORCING.nc", help="forcing NetCDF file")
+    p.add_argument("--output", "-o", metavar="FLUXES.nc", required=True,
+                   help="NetCDF file for the fluxes")
+    p.add_argument("--table", default="pyvprm_modis",
+                   help="parameter table (see 'ecoflux tables')")
+    p.add_argument("--temperatures", default="copernicus",
+                   choices=["copernicus", "mahadevan2008", "wrf"],
+                   help="temperature-constant scheme (Tmin, Topt, Tmax, Tlow)")
+    p.add_argument("--mode", default="exact", choices=["exact", "smooth"],
+                   help="exact pyVPRM switches, or smooth differentiable twins")
+    p.add_argument("--sharpness", type=float, default=1.0,
+                   help="sharpness of the smooth switches (smooth mode)")
+    p.add_argument("--respiration", default="linear", choices=["linear", "gourdji"],
+                   help="respiration model: Mahadevan (2008) linear or Gourdji et al. (2022)")
+    p.add_argument("--gourdji-table", default="emiproc_example",
+                   help="Gourdji coefficient table (only with --respiration gourdji)")
+    p.add_argument("--pyvprm-compat", action="store_true",
+                   help="reproduce pyVPRM 6.0.1 bit for bit (unclipped Wscale; exact mode only)")
+    p.add_argument("--float64", action="store_true",
+                   help="compute in float64 (sets jax_enable_x64); default float32 unless "
+                        "JAX_ENABLE_X64 is set")
+    p.add_argument("--chunks", metavar="DIM=N[,DIM=N]", default=None,
+                   help="dask chunks, e.g. time=168,y=64, to run large cubes chunk by chunk")
+    p.set_defaults(func=_cmd_vprm)
+
+    # tables
+    p = sub.add_parser(
+        "tables", formatter_class=_Fmt,
+        help="list the shipped VPRM parameter tables, or print one with units and priors",
+        description="Without NAME: list the shipped VPRM parameter tables with their "
+                    "citation. With NAME: print its parameters per vegetation class (class, "
+                    "name, units, value, prior) as used for calibration.",
+        epilog="examples:\n  ecoflux tables\n  ecoflux tables eu2007")
+    p.add_argument("name", nargs="?", metavar="NAME", help="table name, e.g. eu2007")
+    p.set_defaults(func=_cmd_tables)
+
+    # study
+    p = sub.add_parser(
+        "study", formatter_class=_Fmt,
+        help="run a study (vprm-first: VPRM against the shipped tower data)",
+        description="Run a study of the experiments package. 'vprm-first' runs "
+                    "experiments.vprm_first_study (VPRM against the shipped tower data; "
+                    "figures and tables in --out).",
+        epilog="examples:\n  ecoflux study vprm-first --quick\n"
+               "  ecoflux study vprm-first --out results/vprm_first")
+    p.add_argument("study", choices=["vprm-first"], help="which study")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="output folder (default: the study's own)")
+    p.add_argument("--quick", action="store_true", help="small, fast run (smoke test)")
+    p.set_defaults(func=_cmd_study)
+
+    # bench
+    p = sub.add_parser(
+        "bench", formatter_class=_Fmt,
+        help="run a benchmark (vprm: VPRM throughput in pixel-steps per second)",
+        description="Run a benchmark. 'vprm' runs experiments.benchmarks.vprm_throughput "
+                    "(VPRM throughput over problem sizes, JAX vs NumPy).",
+        epilog="examples:\n  ecoflux bench vprm --quick\n  ecoflux bench vprm --write-results")
+    p.add_argument("bench", choices=["vprm"], help="which benchmark")
+    p.add_argument("--quick", action="store_true", help="tiny sizes, a few seconds")
+    p.add_argument("--write-results", action="store_true",
+                   help="write the results file of the benchmark")
+    p.set_defaults(func=_cmd_bench)
+    return ap
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``ecoflux`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from process_models.units import DataValidationError
+    try:
+        return args.func(args)
+    except (DataValidationError, CLIError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return _EXIT_INPUT
+    except KeyboardInterrupt:  # pragma: no cover
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # pragma: no cover - e.g. `ecoflux read ... | head`
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
