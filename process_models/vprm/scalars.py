@@ -57,14 +57,20 @@ def wscale_lswi(lswi, lswi_min, lswi_max, xeric, *, clip=True, w=None):
     section 4.4); with ``clip=True`` both are limited to [0, 1].
     ``xeric`` is a 0/1 mask per class.
     """
+    mesic, xer = wscale_forms(lswi, lswi_min, lswi_max, clip=clip, w=w)
+    return jnp.where(xeric > 0.5, xer, mesic)
+
+
+def wscale_forms(lswi, lswi_min, lswi_max, *, clip=True, w=None):
+    """Both Wscale forms ``(mesic, xeric)`` (see :func:`wscale_lswi`), computed once per
+    pixel and time so that a class loop only selects between them."""
     mesic = safe_div(1.0 + lswi, 1.0 + lswi_max)
     xer = safe_div(lswi - lswi_min, lswi_max - lswi_min)
-    ws = jnp.where(xeric > 0.5, xer, mesic)
     if not clip:
-        return ws
+        return mesic, xer
     if w is None:
-        return jnp.clip(ws, 0.0, 1.0)
-    return soft_clip01(ws, w["index"])
+        return jnp.clip(mesic, 0.0, 1.0), jnp.clip(xer, 0.0, 1.0)
+    return soft_clip01(mesic, w["index"]), soft_clip01(xer, w["index"])
 
 
 def wscale_soil_moisture(theta, theta_wilt, theta_crit, w=None):
@@ -88,6 +94,13 @@ def pscale(evi, lswi, evi_threshold, always_one, always_lswi, *, clip=True, w=No
     The threshold is EVImin + 0.55 (EVImax - EVImin) per pixel. pyVPRM compares with a
     strict ``>`` (WRF with ``>=``); the smooth form is a logistic blend.
     """
+    leaf_dev, ps_threshold = pscale_forms(evi, lswi, evi_threshold, clip=clip, w=w)
+    return jnp.where(always_one > 0.5, 1.0, jnp.where(always_lswi > 0.5, leaf_dev, ps_threshold))
+
+
+def pscale_forms(evi, lswi, evi_threshold, *, clip=True, w=None):
+    """``(leaf development (1 + LSWI)/2, threshold-rule Pscale)`` of :func:`pscale`,
+    computed once per pixel and time for a class loop."""
     leaf_dev = (1.0 + lswi) / 2.0
     if clip:
         leaf_dev = jnp.clip(leaf_dev, 0.0, 1.0) if w is None else soft_clip01(leaf_dev, w["index"])
@@ -95,11 +108,13 @@ def pscale(evi, lswi, evi_threshold, always_one, always_lswi, *, clip=True, w=No
         above = jnp.where(evi > evi_threshold, 1.0, 0.0)
     else:
         above = step_w(evi - evi_threshold, w["index"])
-    above = jnp.where(always_one > 0.5, 1.0, jnp.where(always_lswi > 0.5, 0.0, above))
-    return above + (1.0 - above) * leaf_dev
+    return leaf_dev, above + (1.0 - above) * leaf_dev
 
 
-def light_response(par, par0):
+def light_response(par, par0=None, *, inv_par0=None):
     """Rectangular-hyperbola light term PAR / (1 + PAR/PAR0) (Mahadevan 2008 eq. 1);
-    PAR and PAR0 in umol m-2 s-1."""
-    return par / (1.0 + safe_div(par, par0))
+    PAR and PAR0 in umol m-2 s-1. ``inv_par0`` (1/PAR0, precomputed per class) saves a
+    division per pixel and time."""
+    if inv_par0 is None:
+        inv_par0 = safe_div(1.0, par0)
+    return par / (1.0 + par * inv_par0)

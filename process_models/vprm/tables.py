@@ -11,6 +11,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -69,7 +70,7 @@ def _table_rows(table: str) -> pd.DataFrame:
 
 
 def load_parameters(table: str = "pyvprm_modis", *, temperatures: str = "copernicus",
-                    classes=None, dtype=jnp.float64, no_flux=(0, 8),
+                    classes=None, dtype=None, no_flux=(0, 8),
                     theta_wilt: float | None = None, theta_crit: float | None = None,
                     gourdji: str | None = None) -> VPRMParams:
     """Parameters of one shipped table as a :class:`VPRMParams` pytree.
@@ -83,7 +84,10 @@ def load_parameters(table: str = "pyvprm_modis", *, temperatures: str = "coperni
         gives them no flux).
     theta_wilt, theta_crit : optional soil-moisture stress thresholds (m3 m-3).
     gourdji : optional name of a Gourdji respiration table (``gourdji_parameters.csv``).
+    dtype : array dtype; default float64 when ``jax_enable_x64`` is on, else float32.
     """
+    if dtype is None:
+        dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
     rows = _table_rows(table)
     ids = tuple(int(c) for c in (rows.index if classes is None else classes))
     temps = _read("temperature_constants.csv")

@@ -12,7 +12,8 @@ Forcing Dataset variables (canonical names and units, see :mod:`process_models.u
 variable              units           notes
 ===================== =============== ==================================================
 air_temperature       degC            2 m air temperature
-par                   umol m-2 s-1    or ``shortwave_in`` in W m-2 (PAR = SW / 0.505)
+par                   umol m-2 s-1    or ``ppfd_in`` (tower PPFD), or ``shortwave_in`` in
+                                      W m-2 (PAR = SW / 0.505)
 evi, lswi             1               greenness and water index at the model time step
 evi_threshold         1               EVImin + 0.55 (EVImax - EVImin), per pixel
 lswi_min, lswi_max    1               growing-season LSWI extremes, per pixel
@@ -71,6 +72,8 @@ def prepare_forcing(ds: xr.Dataset, options: VPRMOptions = VPRMOptions(), *,
     """
     src = ds.attrs.get("source_file", "forcing dataset")
     ds = ds.copy()
+    if "par" not in ds and "ppfd_in" in ds:           # tower PPFD (reader name) is PAR
+        ds["par"] = ds["ppfd_in"]
     if "par" not in ds and "shortwave_in" in ds:
         sw = ds["shortwave_in"]
         units = sw.attrs.get("units")

@@ -338,3 +338,4 @@ def test_xarray_dask_input_range_checked_without_full_compute(params):
     bad = ds.assign(air_temperature=ds.air_temperature + 273.15)
     with pytest.raises(DataValidationError, match="kelvin"):
         run(bad, params)
+
