@@ -79,3 +79,17 @@ def canonical_variable(values, name: str, from_units: str, *, source: str, colum
     if extra_attrs:
         attrs.update(extra_attrs)
     return xr.Variable(("time",), v, attrs=attrs)
+
+
+def open_netcdf(path: Path, *, what: str = "netCDF"):
+    """Open a (possibly gzipped) netCDF/HDF5 file in memory as a ``netCDF4.Dataset``;
+    an unreadable file raises :class:`DataValidationError` naming it. Close it after use."""
+    import netCDF4
+
+    raw = read_bytes(path)
+    try:
+        return netCDF4.Dataset(Path(path).name, mode="r", memory=raw)
+    except (OSError, RuntimeError, ValueError) as err:
+        raise DataValidationError(
+            f"not a readable {what} file ({err}).", source=str(path),
+            fix="re-download or re-copy the file; compare its sha256 with PROVENANCE.md.") from err

@@ -16,12 +16,11 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-import netCDF4
 import numpy as np
 import xarray as xr
 
 from ..units import CANONICAL, DataValidationError, check_range, check_time_axis, convert
-from ._common import read_bytes
+from ._common import open_netcdf
 
 __all__ = ["read_era5_single_levels", "interpolate_to_grid"]
 
@@ -46,13 +45,7 @@ SSRD_NEGATIVE_TOLERANCE = -3600.0
 
 
 def _open(path: Path) -> xr.Dataset:
-    raw = read_bytes(path)
-    try:
-        nc = netCDF4.Dataset(path.name, mode="r", memory=raw)
-    except (OSError, RuntimeError, ValueError) as err:
-        raise DataValidationError(
-            f"not a readable netCDF file ({err}).", source=str(path),
-            fix="re-download or re-copy the file; compare its sha256 with PROVENANCE.md.") from err
+    nc = open_netcdf(path)
     try:
         ds = xr.open_dataset(xr.backends.NetCDF4DataStore(nc)).load()
     except Exception as err:  # decoding errors (bad time units, ...)

@@ -19,12 +19,11 @@ import re
 from pathlib import Path
 from typing import Iterable
 
-import netCDF4
 import numpy as np
 import xarray as xr
 
 from ..units import DataValidationError, check_range, check_time_axis
-from ._common import read_bytes
+from ._common import open_netcdf
 
 __all__ = ["read_mod09a1", "BANDS", "sinusoidal_to_latlon", "MODIS_SPHERE_RADIUS"]
 
@@ -176,13 +175,7 @@ def _to_uint(arr: np.ndarray, dtype, fill: int, name: str, path: Path) -> np.nda
 
 
 def _read_one(path: Path) -> dict:
-    raw = read_bytes(path)
-    try:
-        nc = netCDF4.Dataset(path.name, mode="r", memory=raw)
-    except (OSError, RuntimeError, ValueError) as err:
-        raise DataValidationError(
-            f"not a readable netCDF/HDF5 file ({err}).", source=str(path),
-            fix="re-download or re-copy the file; compare its sha256 with PROVENANCE.md.") from err
+    nc = open_netcdf(path, what="netCDF/HDF5")
     try:
         start, coll, tile = _parse_name(path, nc)
         for dim in ("x", "y"):
