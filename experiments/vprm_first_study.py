@@ -43,7 +43,7 @@ from process_models.io import (data_path, interpolate_to_grid, read_era5_single_
 from process_models.satellite import (compute_indices, interpolate_to_times,  # noqa: E402
                                       lswi, modis_state_mask, yearly_statistics,
                                       yearly_statistics_dataset, interpolate_dataset)
-from process_models.vprm import (CLASS_NAMES, ClassRules, VPRMForcing, VPRMOptions,  # noqa: E402
+from process_models.vprm import (CLASS_NAMES, VPRMForcing, VPRMOptions,  # noqa: E402
                                  VPRMParams, load_parameters, run, simulate)
 
 jax.config.update("jax_enable_x64", True)

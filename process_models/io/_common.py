@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from ..units import CANONICAL, FILL_VALUES, DataValidationError, check_range, convert

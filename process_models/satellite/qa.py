@@ -42,7 +42,6 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 __all__ = [
     "modis_state_mask", "modis_snow", "modis_band_quality_mask", "sentinel2_scl_mask",

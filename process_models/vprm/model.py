@@ -26,7 +26,7 @@ import jax.numpy as jnp
 
 from . import respiration as resp
 from .params import VPRMForcing, VPRMOptions, VPRMOutputs, VPRMParams
-from .._switches import safe_div
+from .._switches import safe_div, softplus_w
 from .scalars import (light_response, pscale_forms, tscale, wscale_forms,
                       wscale_soil_moisture)
 
@@ -63,7 +63,7 @@ def _hoisted(params: VPRMParams, forcing: VPRMForcing, options: VPRMOptions, w):
                                                     clip=clip, w=w)
         green = h["evi"]
         if clip:   # GPP >= 0: a negative greenness index gives no uptake
-            green = jnp.maximum(green, 0.0) if w is None else resp.softplus_w(green, w["index"])
+            green = jnp.maximum(green, 0.0) if w is None else softplus_w(green, w["index"])
         h["green"] = green
     else:
         if forcing.fapar is None:

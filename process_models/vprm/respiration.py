@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from .._switches import safe_div, softplus_w, step_w
+from .._switches import safe_div, softplus_w
 
 
 def respiration_temperature(t, floor, w=None):
@@ -63,4 +63,4 @@ def nonnegative(x, w=None):
 
 
 __all__ = ["respiration_temperature", "reco_linear", "damped_temperature", "reco_gourdji",
-           "nonnegative", "step_w"]
+           "nonnegative"]

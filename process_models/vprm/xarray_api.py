@@ -28,7 +28,7 @@ import numpy as np
 import jax.numpy as jnp
 import xarray as xr
 
-from ..units import CANONICAL, DataValidationError, check_range, convert
+from ..units import DataValidationError, check_range, convert
 from .model import simulate_jit
 from .params import VPRMForcing, VPRMOptions, VPRMParams
 
