@@ -17,9 +17,16 @@ read_pyrealm_merged         pyrealm merged site CSV             BE-Vie 2014
 read_park_falls             VPRMLandSfcModel RData              US-PFa 2005
 read_mod09a1                MODIS MOD09A1 netCDF crops          Munich 2022
 read_era5_single_levels     ERA5 hourly single-level netCDF     Munich July 2022
+read_modis_sites_mod13a1    MOD13A1 site CSV (phenofit/GEE)     10 flux sites 2000-2018
+read_modis_lai_fapar_ornl   MCD15A2H ORNL long-format subset    AT-Neu 5x5 px 2002-2022
+read_ismn_stm               ISMN CEOP separate files (.stm)     FR-Aqui fraye 2013-2020
+read_bigleaf_month          bigleaf FLUXNET2015 month CSV       AT-Neu Jul 2010 (+2)
 =========================== =================================== ==========================
 """
 from ._common import data_path
+from ._bigleaf import read_bigleaf_month
+from ._ismn import read_ismn_static_variables, read_ismn_stm
+from ._modis_sites import read_modis_lai_fapar_ornl, read_modis_sites_mod13a1
 from .diive import read_diive_parquet
 from .efd import read_europe_fluxdata
 from .era5 import interpolate_to_grid, read_era5_single_levels
@@ -33,4 +40,5 @@ __all__ = [
     "data_path", "read_diive_parquet", "read_europe_fluxdata", "interpolate_to_grid",
     "read_era5_single_levels", "read_fluxnet2015", "read_mod09a1", "read_park_falls",
     "read_vprm_parameter_tables", "read_pyrealm_merged", "read_reddyproc_text",
+    "read_bigleaf_month", "read_ismn_stm", "read_ismn_static_variables", "read_modis_sites_mod13a1", "read_modis_lai_fapar_ornl",
 ]
