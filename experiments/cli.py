@@ -7,8 +7,8 @@ Subcommands
 ``ecoflux read PATH``          read a file with the right reader, print a summary, write NetCDF
 ``ecoflux vprm FORCING.nc``    run VPRM (process_models.vprm.run) and write the fluxes
 ``ecoflux tables [NAME]``      list parameter tables, or print one with units and priors
-``ecoflux study vprm-first``   run the VPRM-first study (experiments.vprm_first_study)
-``ecoflux bench vprm``         run the VPRM throughput benchmark
+``ecoflux study NAME``         run a study (``ecoflux study --help`` lists them)
+``ecoflux bench NAME``         run a benchmark (``ecoflux bench --help`` lists them)
 
 Bad input (:class:`process_models.units.DataValidationError`, a missing file, an
 unknown table or option) is printed as ``error: <message>`` on stderr with exit code 2
@@ -508,24 +508,55 @@ def _import_runner(name: str):
         raise
 
 
+STUDIES = {
+    "vprm-first": ("experiments.vprm_first_study",
+                   "VPRM at Park Falls (tower + MODIS) and Munich (MODIS + ERA5)"),
+    "coupled": ("experiments.coupled_study",
+                "coupled soil-water/photosynthesis model at CH-Dav, FR-Hes, BE-Vie, FR-Aqui"),
+    "flux-processing": ("experiments.flux_processing_study",
+                        "u*, MDS gap filling, partitioning, random error at CH-Dav and DE-Tha"),
+    "fusion": ("experiments.fusion_study",
+               "multi-sensor Kalman fusion of MODIS series, withheld-data evaluation"),
+    "emulator": ("experiments.emulator_study", "train and evaluate the neural emulators"),
+    "calibration-vprm": ("experiments.calibration_vprm",
+                         "NumPyro calibration of VPRM at Park Falls and European sites"),
+    "calibration-coupled": ("experiments.calibration_coupled",
+                            "calibration of the coupled model at CH-Dav and FR-Hes"),
+    "da-lorenz": ("experiments.da_lorenz", "ensemble DA twin experiments on Lorenz-63/96"),
+    "da-coupled-real": ("experiments.da_coupled_real",
+                        "ensemble DA of NEE and soil water with the coupled model at a tower"),
+}
+"""Study name -> (module, one-line description); each module has ``main(argv)`` with
+``--out`` and ``--quick``."""
+
+BENCHMARKS = {
+    "vprm": ("experiments.benchmarks.vprm_throughput", "VPRM pixel-hours per second, JAX vs NumPy"),
+    "coupled": ("experiments.benchmarks.coupled_throughput",
+                "coupled model site-years per second, ensemble and gradient cost"),
+    "da": ("experiments.benchmarks.da_analysis", "ensemble analysis steps, JAX vs NumPy"),
+    "calibration": ("experiments.benchmarks.calibration_nuts_vs_rwm",
+                    "NUTS vs random-walk Metropolis, ESS per second"),
+}
+
+
 def _cmd_study(args) -> int:
-    vprm_first_study = _import_runner("experiments.vprm_first_study")
+    runner = _import_runner(STUDIES[args.study][0])
     argv = []
     if args.out:
         argv += ["--out", str(args.out)]
     if args.quick:
         argv.append("--quick")
-    return _rc(vprm_first_study.main(argv))
+    return _rc(runner.main(argv))
 
 
 def _cmd_bench(args) -> int:
-    vprm_throughput = _import_runner("experiments.benchmarks.vprm_throughput")
+    runner = _import_runner(BENCHMARKS[args.bench][0])
     argv = []
     if args.quick:
         argv.append("--quick")
     if args.write_results:
         argv.append("--write-results")
-    return _rc(vprm_throughput.main(argv))
+    return _rc(runner.main(argv))
 
 
 # ---------------------------------------------------------------------------------------
@@ -657,13 +688,12 @@ def build_parser() -> argparse.ArgumentParser:
     # study
     p = sub.add_parser(
         "study", formatter_class=_Fmt,
-        help="run a study (vprm-first: VPRM against the shipped tower data)",
-        description="Run a study of the experiments package. 'vprm-first' runs "
-                    "experiments.vprm_first_study (VPRM against the shipped tower data; "
-                    "figures and tables in --out).",
+        help="run a study (figures, metrics and REPORT.md in --out)",
+        description="Run a study of the experiments package:\n" + "\n".join(
+            f"  {k:20s} {v[1]}" for k, v in STUDIES.items()),
         epilog="examples:\n  ecoflux study vprm-first --quick\n"
-               "  ecoflux study vprm-first --out results/vprm_first")
-    p.add_argument("study", choices=["vprm-first"], help="which study")
+               "  ecoflux study coupled --out results/coupled")
+    p.add_argument("study", choices=list(STUDIES), help="which study")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="output folder (default: the study's own)")
     p.add_argument("--quick", action="store_true", help="small, fast run (smoke test)")
@@ -672,11 +702,11 @@ def build_parser() -> argparse.ArgumentParser:
     # bench
     p = sub.add_parser(
         "bench", formatter_class=_Fmt,
-        help="run a benchmark (vprm: VPRM throughput in pixel-steps per second)",
-        description="Run a benchmark. 'vprm' runs experiments.benchmarks.vprm_throughput "
-                    "(VPRM throughput over problem sizes, JAX vs NumPy).",
+        help="run a benchmark (ratios against a reference measured in the same run)",
+        description="Run a benchmark of experiments/benchmarks:\n" + "\n".join(
+            f"  {k:12s} {v[1]}" for k, v in BENCHMARKS.items()),
         epilog="examples:\n  ecoflux bench vprm --quick\n  ecoflux bench vprm --write-results")
-    p.add_argument("bench", choices=["vprm"], help="which benchmark")
+    p.add_argument("bench", choices=list(BENCHMARKS), help="which benchmark")
     p.add_argument("--quick", action="store_true", help="tiny sizes, a few seconds")
     p.add_argument("--write-results", action="store_true",
                    help="write the results file of the benchmark")

@@ -35,8 +35,8 @@ def _run(capsys, *argv):
     (["read"], ["summary", "Auto-detection", "fluxnet2015", "example"]),
     (["vprm"], ["VPRM", "forcing", "--chunks", "example"]),
     (["tables"], ["parameter tables", "citation", "example"]),
-    (["study"], ["vprm-first", "--quick", "example"]),
-    (["bench"], ["throughput", "--write-results", "example"]),
+    (["study"], ["vprm-first", "coupled", "flux-processing", "fusion", "calibration-vprm", "--quick", "example"]),
+    (["bench"], ["pixel-hours", "coupled", "ESS", "--write-results", "example"]),
 ])
 def test_help_exits_zero_and_explains(capsys, argv, words):
     with pytest.raises(SystemExit) as exc:
