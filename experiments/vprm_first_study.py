@@ -57,22 +57,32 @@ class Settings:
     out: str = "experiments/output/vprm_first_study"
     quick: bool = False
     munich_chunk_hours: int = 168
+    satellite: str = "linear"
 
 
 # --------------------------------------------------------------------------- Park Falls
-def park_falls_inputs():
+def park_falls_inputs(satellite: str = "linear"):
     """Tower data and the VPRM satellite inputs at the tower's hourly steps.
 
     EVI: MOD13Q1 16-day EVI; LSWI: from MCD43A4 NIR and SWIR reflectances. Both are
     linearly interpolated to the hours (per the MODIS composite start dates), and the
     pyVPRM yearly statistics (threshold, growing-season LSWI min/max) are computed over
     the composites of 2005 (non-causal, as pyVPRM).
+
+    ``satellite="fused"``: EVI and LSWI are first fused into daily series by the Kalman
+    smoother of ``assimilation.observations.fusion`` (EVI: MOD13Q1 + MCD43A4-derived EVI
+    as two sensors; LSWI: MCD43A4; 2004-2006, maximum-likelihood parameters); the daily
+    means (at noon) are then interpolated to the hours.
     """
     d = read_park_falls()
     tower = d["tower"]
     sat = d["evi"]["evi"].to_series()
     refl = d["reflectance"].to_dataframe()
     lsw = pd.Series(np.asarray(lswi(refl["nir"].values, refl["swir"].values)), index=refl.index)
+    if satellite == "fused":
+        sat, lsw = _fused_daily(d)
+    elif satellite != "linear":
+        raise ValueError(f"satellite must be 'linear' or 'fused', got {satellite!r}")
     ref = np.datetime64(f"{YEAR}-01-01")
     days = lambda t: (np.asarray(t, "datetime64[ns]") - ref) / np.timedelta64(1, "D")
     hours = days(tower.time.values)
@@ -84,6 +94,28 @@ def park_falls_inputs():
     l8 = interpolate_to_times(lsw.values[:, None], days(lsw.index), grid).values
     stats = {k: float(v[0]) for k, v in yearly_statistics(e8, l8).items()}
     return tower, np.asarray(evi_h), np.asarray(lswi_h), stats
+
+
+def _fused_daily(d):
+    """Daily Kalman-fused EVI (two sensors) and LSWI at Park Falls, 2004-2006, as Series
+    stamped at noon."""
+    from assimilation.observations.fusion import fuse
+    from process_models.satellite import evi as evi_index
+    span = slice("2004-01-01", "2006-12-31")
+    r = d["reflectance"].sel(time=span)
+    e16 = d["evi"][["evi"]].sel(time=span).assign_attrs(sensor="MOD13Q1")
+    e8 = xr.Dataset({"evi": ("time", np.asarray(evi_index(r.nir.values, r.red.values, r.blue.values))),
+                     "lswi": ("time", np.asarray(lswi(r.nir.values, r.swir.values)))},
+                    coords={"time": r.time}).assign_attrs(sensor="MCD43A4")
+    e8["evi"] = e8["evi"].where((e8["evi"] > -0.2) & (e8["evi"] < 1.0))
+    days = pd.date_range("2004-01-01", "2006-12-31")
+    opts = dict(kind="damped", climatology="harmonic", n_harmonics=3, fit_steps=150)
+    f_evi = fuse([e16, e8[["evi"]]], "kalman", "evi", days=days, **opts)
+    f_lswi = fuse(e8[["lswi"]], "kalman", "lswi", days=days, **opts)
+    noon = days + pd.Timedelta("12h")
+    return (pd.Series(f_evi["evi_mean"].values[:, 0] if f_evi["evi_mean"].ndim > 1 else f_evi["evi_mean"].values, noon),
+            pd.Series(f_lswi["lswi_mean"].values[:, 0] if f_lswi["lswi_mean"].ndim > 1 else f_lswi["lswi_mean"].values,
+                      noon))
 
 
 def park_falls_parameter_sets() -> dict[str, VPRMParams]:
@@ -105,8 +137,8 @@ def park_falls_parameter_sets() -> dict[str, VPRMParams]:
     return sets
 
 
-def park_falls_study(out: Path, figs: list, report: list) -> pd.DataFrame:
-    tower, evi_h, lswi_h, stats = park_falls_inputs()
+def park_falls_study(out: Path, figs: list, report: list, satellite: str = "linear") -> pd.DataFrame:
+    tower, evi_h, lswi_h, stats = park_falls_inputs(satellite)
     n = tower.sizes["time"]
     forcing = VPRMForcing(
         temperature=jnp.asarray(tower.air_temperature.values), par=jnp.asarray(tower.ppfd_in.values),
@@ -137,7 +169,10 @@ def park_falls_study(out: Path, figs: list, report: list) -> pd.DataFrame:
         "",
         f"Tower: {tower.attrs.get('citation', '')}. Local standard time UTC{tower.attrs['utc_offset_hours']:+.0f}; "
         f"{int(obs.notna().sum())} of {n} hours have observed NEE (FC, no storage term).",
-        f"Satellite: MOD13Q1 EVI and MCD43A4 LSWI, linearly interpolated to the hours. pyVPRM "
+        ("Satellite: MOD13Q1 EVI and MCD43A4 LSWI, linearly interpolated to the hours. " if satellite == "linear"
+         else "Satellite: daily Kalman-fused EVI (MOD13Q1 + MCD43A4) and LSWI (MCD43A4), interpolated to the "
+              "hours. ") +
+        f"pyVPRM "
         f"statistics over {YEAR}: EVI threshold {stats['evi_threshold']:.3f} (EVImin "
         f"{stats['evi_min']:.3f}, EVImax {stats['evi_max']:.3f}), growing-season LSWI "
         f"[{stats['lswi_min']:.3f}, {stats['lswi_max']:.3f}]. Class: {PFA_CLASS} "
@@ -379,8 +414,11 @@ def main(argv=None) -> dict:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=Settings.out, help="output folder (figures, REPORT.md)")
     p.add_argument("--quick", action="store_true", help="small Munich sub-grid and one week (tests)")
+    p.add_argument("--satellite", choices=("linear", "fused"), default="linear",
+                   help="Park Falls EVI/LSWI: linear interpolation of the composites (default) or the "
+                        "daily Kalman-fused series (assimilation.observations.fusion)")
     args = p.parse_args(argv)
-    settings = Settings(out=args.out, quick=args.quick)
+    settings = Settings(out=args.out, quick=args.quick, satellite=args.satellite)
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     figs, report = [], ["# VPRM first study: literature parameters at Park Falls and over Munich", "",
@@ -389,7 +427,7 @@ def main(argv=None) -> dict:
                         "(positive = source). VPRM in `exact` mode (pyVPRM 6.0.1 semantics with Wscale/Pscale "
                         "clipped to [0, 1]).", ""]
     stages = tqdm(total=2, desc="first study")
-    table = park_falls_study(out, figs, report)
+    table = park_falls_study(out, figs, report, settings.satellite)
     stages.update()
     munich = munich_study(settings, out, figs, report)
     stages.update()

@@ -1,0 +1,1 @@
+"""Tests of the multi-sensor satellite fusion (Kalman smoother, MLE, baselines, xarray API)."""

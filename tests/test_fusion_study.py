@@ -1,0 +1,38 @@
+"""Smoke tests: the fusion study (--quick) on the real MODIS data, and the fused
+satellite option of the VPRM first study."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments import fusion_study, vprm_first_study
+
+
+def test_fusion_study_quick_runs_on_real_data(tmp_path):
+    res = fusion_study.main(["--quick", "--out", str(tmp_path)])
+    for name in ("REPORT.md", "metrics.csv", "mle_parameters.csv", "rmse_coverage.png", "pfa_fused_series.png",
+                 "munich_evi_fused_series.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    t = pd.read_csv(tmp_path / "metrics.csv")
+    allr = t[t.sensor == "all"]
+    assert set(allr.method) >= {"kalman", "linear", "whittaker", "savgol", "pyvprm"}
+    assert np.isfinite(allr.rmse).all() and (allr.n > 10).all()
+    k = allr[allr.method == "kalman"]
+    assert (k.coverage90 > 0.6).all() and (k.rmse < 0.15).all()
+    p = pd.read_csv(tmp_path / "mle_parameters.csv")
+    mcd = p[(p.sensor == "MCD43A4") & (p.method == "kalman")]
+    assert len(mcd) and np.isfinite(mcd[["bias", "gain", "noise_sd"]].to_numpy()).all()
+    assert "Target" in (tmp_path / "REPORT.md").read_text()
+
+
+@pytest.mark.slow   # ~60 s on 2 loaded cores: fits two Kalman fusions over 3 years
+def test_vprm_park_falls_inputs_fused_option():
+    tower, evi_l, lswi_l, stats_l = vprm_first_study.park_falls_inputs("linear")
+    _, evi_f, lswi_f, stats_f = vprm_first_study.park_falls_inputs("fused")
+    assert evi_f.shape == evi_l.shape and np.isfinite(evi_f).all() and np.isfinite(lswi_f).all()
+    # the fused EVI follows the interpolated composites; LSWI agrees in summer (winter
+    # LSWI is snow-affected and the smoother damps its spikes: whole-year r is only ~0.6)
+    assert np.corrcoef(evi_f, evi_l)[0, 1] > 0.9
+    summer = tower.time.dt.month.isin([6, 7, 8]).values
+    assert np.corrcoef(lswi_f[summer], lswi_l[summer])[0, 1] > 0.95
+    assert np.abs(lswi_f - lswi_l)[summer].mean() < 0.02
+    assert abs(stats_f["evi_max"] - stats_l["evi_max"]) < 0.15
