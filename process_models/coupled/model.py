@@ -1,0 +1,234 @@
+"""The coupled model: one time step and the scanned simulation.
+
+Order of operations in :func:`step` (all quantities of one site/member; vmap adds
+members and sites)::
+
+    1. water stress  beta_t = sum_i r_i w_i(psi(theta_i))                (roots.py)
+    2. LAI           forcing.lai, or SLA x C_leaf                          (carbon.py)
+    3. canopy        canopy_fluxes(leaf, canopy, ..., lai, water_stress=beta_t)
+                     -> GPP, leaf respiration, transpiration demand, ground energy, g_a, SIF
+    4. snow          degree-day pack; rain + melt reach the soil           (soil_water.py)
+    5. sinks         uptake_i = smooth_min(T_demand r_i w_i / beta_t, water above wilting)
+                     E_pot   = Penman-Monteith at the ground: soil-to-air conductance (g_a in
+                               series with the Choudhury & Monteith 1988 within-canopy
+                               resistance), Sellers et al. (1992) surface resistance r_ss(theta_1)
+                     E_soil  = smooth_min(E_pot x (1 - snow cover),
+                                          top-layer water above residual - uptake_1)
+    6. Richards      linearised backward Euler, n_substeps, limiter   -> runoff, drainage
+    7. carbon        Ra = Rm + Rg, Rh(Lloyd-Taylor x CENTURY moisture), pools update
+    8. outputs       NEE = Ra + Rh - GPP, ET = T + E_soil, LE = lambda ET / dt
+
+Water closes exactly: P = ET + runoff + drainage + d(soil water + snow) (float64 round-off),
+carbon closes exactly: sum(GPP - Ra - Rh) dt = d(sum of pools).
+
+Memory for gradients: :func:`simulate` scans over chunks of ``checkpoint_every`` steps
+(default: one day) with ``jax.checkpoint`` on each chunk, so reverse mode stores one state
+per chunk plus one chunk of intermediates (a year hourly: 365 states + 24 steps).
+"""
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..units import DataValidationError
+from .canopy import canopy_fluxes
+from .carbon import (carbon_step, leaf_area_index, lloyd_taylor, moisture_factor,
+                     steady_state_pools)
+from .evapotranspiration import latent_heat_vaporization, penman_monteith
+from .params import CoupledForcing, CoupledOutputs, CoupledParams, CoupledState
+from .roots import uptake_demand, water_stress_factor
+from .soil_water import (WATER_DENSITY, field_capacity, layer_geometry, smooth_min,
+                         snow_step, soil_aerodynamic_conductance,
+                         soil_surface_resistance, soil_water_step,
+                         theta_from_head)
+
+DECOMPOSITION_DEPTH = 0.3
+"""Depth (m) over which the relative water content of the Rh moisture factor is averaged."""
+SNOW_COVER_SCALE = 10.0
+"""Snow water equivalent (mm) at which half of the ground is snow covered (no soil evaporation)."""
+
+
+def _depth_weights(layer_thickness, depth=DECOMPOSITION_DEPTH):
+    """Static per-layer weights of the top ``depth`` metres (NumPy, sums to 1)."""
+    dz = np.asarray(layer_thickness, float)
+    top = np.concatenate([[0.0], np.cumsum(dz)[:-1]])
+    overlap = np.clip(np.minimum(top + dz, depth) - top, 0.0, None)
+    return overlap / overlap.sum()
+
+
+def relative_water_topsoil(theta, params: CoupledParams):
+    """Relative water content (theta - res)/(sat - res) of the top 0.3 m, in [0, 1]."""
+    soil = params.soil
+    w = jnp.asarray(_depth_weights(params.layer_thickness), theta.dtype)
+    rel = (theta - soil.theta_res) / (soil.theta_sat - soil.theta_res)
+    return jnp.clip(jnp.sum(w * rel, axis=-1), 0.0, 1.0)
+
+
+def step(state: CoupledState, forcing_t: CoupledForcing, params: CoupledParams):
+    """One time step ``(state, forcing_t, params) -> (state, outputs_t)`` (scalars per
+    site; ``forcing_t`` fields are scalars, ``dt_seconds`` static)."""
+    dt = forcing_t.dt_seconds
+    soil, roots, carbon = params.soil, params.roots, params.carbon
+    f = forcing_t
+    theta = state.soil_water_content
+    dz, _, _, _ = layer_geometry(params.layer_thickness)
+    dz = dz.astype(theta.dtype)
+
+    # 1-3: stress, leaf area, canopy
+    beta_t, weights = water_stress_factor(theta, soil, roots, params.layer_thickness)
+    lai = leaf_area_index(state.carbon, carbon) if f.lai is None else f.lai
+    cf = canopy_fluxes(params.leaf, params.canopy, shortwave_in=f.shortwave_in,
+                       cos_zenith=f.cos_zenith, air_temperature=f.air_temperature, vpd=f.vpd,
+                       co2=f.co2, air_pressure=f.air_pressure, wind_speed=f.wind_speed,
+                       lai=lai, water_stress=beta_t)
+
+    # 4: snow
+    swe, water_in = snow_step(state.snow_water_equivalent, f.precipitation, f.air_temperature,
+                              soil, dt)
+
+    # 5: sinks (mm per step), limited by the available water
+    t_demand = jnp.maximum(cf.transpiration_demand, 0.0) * dt
+    wilt = jnp.maximum(theta_from_head(roots.psi_close, soil), soil.theta_res)
+    avail_uptake = jnp.maximum(theta - wilt, 0.0) * dz * WATER_DENSITY
+    uptake = smooth_min(uptake_demand(t_demand, weights), avail_uptake)
+    g_soil = soil_aerodynamic_conductance(f.wind_speed, params.canopy.canopy_height,
+                                          params.canopy.reference_height,
+                                          cf.aerodynamic_conductance)
+    g_surface = 1.0 / soil_surface_resistance(theta[0], soil)
+    e_pot = jnp.maximum(penman_monteith(cf.soil_available_energy, f.air_temperature, f.vpd,
+                                        f.air_pressure, g_soil, g_surface), 0.0)
+    snow_free = SNOW_COVER_SCALE / (SNOW_COVER_SCALE + swe)
+    e_demand = e_pot / latent_heat_vaporization(f.air_temperature) * dt * snow_free
+    res_top = jnp.asarray(soil.theta_res)
+    res_top = res_top[0] if res_top.ndim else res_top
+    avail_top = jnp.maximum((theta[0] - res_top) * dz[0] * WATER_DENSITY - uptake[0], 0.0)
+    e_soil = smooth_min(e_demand, avail_top)
+    sinks = uptake.at[0].add(e_soil)
+
+    # 6: Richards
+    theta_new, runoff, drainage = soil_water_step(
+        theta, water_in, sinks, soil, params.layer_thickness, dt,
+        n_substeps=params.n_substeps, bottom_boundary=params.bottom_boundary)
+
+    # 7: carbon
+    decay = -jnp.expm1(-dt / (carbon.soil_temperature_tau * 86400.0))
+    t_soil = state.soil_temperature + (f.air_temperature - state.soil_temperature) * decay
+    rel_w = relative_water_topsoil(theta_new, params)
+    pools, ra, rh = carbon_step(state.carbon, cf.gpp, cf.leaf_respiration, t_soil, rel_w,
+                                carbon, dt)
+
+    # 8: outputs
+    transpiration = jnp.sum(uptake)
+    et = transpiration + e_soil
+    le = latent_heat_vaporization(f.air_temperature) * et / dt
+    reco = ra + rh
+    out = CoupledOutputs(
+        gpp=cf.gpp, reco=reco, nee=reco - cf.gpp, ra=ra, rh=rh, et=et,
+        transpiration=transpiration, soil_evaporation=e_soil, runoff=runoff,
+        drainage=drainage, le=le, soil_water_content=theta_new, water_stress=beta_t,
+        lai=jnp.asarray(lai, theta.dtype) + jnp.zeros_like(beta_t), sif=cf.sif,
+        snow_water_equivalent=swe, total_carbon=pools.total())
+    new_state = CoupledState(soil_water_content=theta_new, snow_water_equivalent=swe,
+                             soil_temperature=t_soil, carbon=pools)
+    return new_state, out
+
+
+def initial_state(params: CoupledParams, forcing: CoupledForcing, *, npp=None,
+                  theta=None) -> CoupledState:
+    """Initial state: soil water at field capacity (psi = -33 kPa) in every layer, no
+    snow, soil temperature = mean air temperature of the first day, and carbon pools at
+    the analytic steady state (:func:`process_models.coupled.carbon.steady_state_pools`)
+    for ``npp`` (g C m-2 yr-1; default: the NPP that sustains ``carbon.initial_lai``) with
+    the mean decomposition scalar <f_T(T_air) f_W(field capacity)> of the forcing.
+    """
+    soil, carbon = params.soil, params.carbon
+    dtype = jnp.result_type(soil.theta_sat)
+    n = params.n_layers
+    if theta is None:
+        theta = jnp.broadcast_to(field_capacity(soil), (n,)).astype(dtype)
+    t_air = jnp.asarray(forcing.air_temperature)
+    per_day = max(1, int(round(86400.0 / forcing.dt_seconds)))
+    t0 = jnp.mean(t_air[:per_day])
+    rel = relative_water_topsoil(theta, params)
+    env = jnp.mean(lloyd_taylor(t_air, carbon.e0)) * moisture_factor(rel)
+    pools = steady_state_pools(carbon, npp, env)
+    pools = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), pools)
+    return CoupledState(soil_water_content=theta, snow_water_equivalent=jnp.zeros((), dtype),
+                        soil_temperature=t0.astype(dtype), carbon=pools)
+
+
+def check_forcing(forcing: CoupledForcing, source: str = "CoupledForcing"):
+    """Raise :class:`DataValidationError` when the time-varying fields differ in length
+    or a field has no time axis (checked at trace time: shapes are static)."""
+    lengths = {}
+    for name in ("air_temperature", "shortwave_in", "vpd", "precipitation", "air_pressure",
+                 "co2", "wind_speed", "cos_zenith", "lai"):
+        x = getattr(forcing, name)
+        if x is None:
+            continue
+        shape = jnp.shape(x)
+        if len(shape) == 0:
+            raise DataValidationError("has no time axis (scalar).", source=source, variable=name,
+                                      fix="broadcast it to the time axis (time-major arrays).")
+        lengths[name] = shape[0]
+    if len(set(lengths.values())) > 1:
+        raise DataValidationError(
+            f"time axes of different lengths: {lengths}.", source=source,
+            variable=next(k for k, v in lengths.items() if v != lengths["air_temperature"]),
+            fix="give every forcing field the same number of time steps.")
+    if not forcing.dt_seconds > 0:
+        raise DataValidationError(f"dt_seconds = {forcing.dt_seconds}.", source=source,
+                                  variable="dt_seconds", fix="set a positive step length in s.")
+
+
+def _steps_per_day(forcing):
+    return max(1, int(round(86400.0 / forcing.dt_seconds)))
+
+
+@partial(jax.jit, static_argnames=("checkpoint_every", "return_state"))
+def simulate(params: CoupledParams, forcing: CoupledForcing, initial_state=None,
+             checkpoint_every=None, return_state: bool = False):
+    """Run the model over the leading (time) axis of ``forcing`` with ``lax.scan``.
+
+    Parameters
+    ----------
+    params : CoupledParams (one site/member; ``jax.vmap`` for ensembles).
+    forcing : CoupledForcing, time-major arrays of length T.
+    initial_state : CoupledState or None (None -> :func:`initial_state`).
+    checkpoint_every : steps per ``jax.checkpoint`` chunk (static). None -> one day;
+        0 -> no checkpointing (plain scan: faster reverse mode, memory O(T)).
+    return_state : also return the final state.
+
+    Returns
+    -------
+    CoupledOutputs with time-major arrays (or ``(outputs, final_state)``).
+    """
+    check_forcing(forcing)
+    state = _initial_state(params, forcing) if initial_state is None else initial_state
+    body = lambda s, x: step(s, x, params)
+    n_steps = forcing.n_steps
+    chunk = _steps_per_day(forcing) if checkpoint_every is None else int(checkpoint_every)
+    if chunk <= 0 or chunk >= n_steps:
+        state, out = jax.lax.scan(body, state, forcing)
+    else:
+        n_chunks = n_steps // chunk
+        main = jax.tree_util.tree_map(
+            lambda x: x[:n_chunks * chunk].reshape((n_chunks, chunk) + x.shape[1:]), forcing)
+        rest = jax.tree_util.tree_map(lambda x: x[n_chunks * chunk:], forcing)
+
+        @jax.checkpoint
+        def chunk_body(s, xs):
+            return jax.lax.scan(body, s, xs)
+
+        state, out = jax.lax.scan(chunk_body, state, main)
+        out = jax.tree_util.tree_map(lambda x: x.reshape((n_chunks * chunk,) + x.shape[2:]), out)
+        if n_steps > n_chunks * chunk:
+            state, out_rest = jax.lax.scan(body, state, rest)
+            out = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), out, out_rest)
+    return (out, state) if return_state else out
+
+
+_initial_state = initial_state

@@ -1,0 +1,1 @@
+"""Tests of the coupled soil-moisture / photosynthesis model."""
