@@ -1,0 +1,54 @@
+"""Neural emulators of the ecoflux process models (issue 4).
+
+Differentiable process models generate training runs; physics-aware Flax NNX networks
+learn them; trained emulators answer the same call as the model they replace.
+
+Modules
+-------
+design      Sobol / Latin-hypercube designs inside parameter-table bounds (ParameterSpace).
+generate    training runs from real forcing windows + weather perturbations, vmapped
+            process-model batches, chunked NetCDF with metadata, resumable
+            (generate_vprm, generate_trajectories, StatefulSpec, ChunkedDataset).
+normalise   stored input/output normalisation (Normaliser, JSON).
+networks    PointwiseEmulator (VPRM: GPP = lam PAR/(1 + PAR/PAR0) softplus(z) >= 0,
+            Reco = s softplus(z) >= 0, NEE = Reco - GPP) and StepEmulator
+            ((state, forcing_t, params) -> (next state, fluxes); bounded states through a
+            logit-space sigmoid head).
+train       AdamW + warm-up/cosine, streamed minibatches, early stopping, Orbax
+            checkpoints with bit-exact resume, CSV metrics, data parallel over devices
+            (fit, train_vprm, train_step_emulator, rollout_loss).
+surrogate   VPRMSurrogate.simulate(params, forcing, options=None) -> VPRMOutputs (drop-in
+            for process_models.vprm.simulate); StepSurrogate (initial_state / step /
+            simulate); save/load as config.json + weights.npz (no pickle).
+evaluate    R2/RMSE/bias, parameter-gradient agreement (cosine, relative error), timing,
+            rollout skill.
+toy         a one-bucket soil-water + light-use model (tests and the study).
+coupled     StatefulSpec adapter of process_models.coupled.
+
+Example
+-------
+>>> from emulator import VPRMSurrogate
+>>> sur = VPRMSurrogate.load("experiments/output/emulator_study/vprm_surrogate")
+>>> out = sur.simulate(params, forcing)          # same pytrees as process_models.vprm.simulate
+
+See ``emulator/README.md`` and ``experiments/emulator_study.py``.
+"""
+from .design import ParameterSpace, sample, vprm_parameter_space
+from .evaluate import gradient_agreement, metrics_table, regression_metrics, rollout_metrics, time_call
+from .generate import (ChunkedDataset, StatefulSpec, WeatherPerturbation, generate_trajectories,
+                       generate_vprm, simulate_vectors, vprm_forcing_pool, vprm_targets)
+from .networks import VPRM_INPUTS, PointwiseEmulator, StepEmulator, vprm_features
+from .normalise import Normaliser
+from .surrogate import StepSurrogate, VPRMSurrogate, load_weights, save_weights
+from .train import (ChunkStream, TrainConfig, TrainResult, WindowStream, fit, pointwise_loss,
+                    rollout_loss, train_step_emulator, train_vprm)
+
+__all__ = [
+    "ChunkStream", "ChunkedDataset", "Normaliser", "ParameterSpace", "PointwiseEmulator",
+    "StatefulSpec", "StepEmulator", "StepSurrogate", "TrainConfig", "TrainResult", "VPRMSurrogate",
+    "VPRM_INPUTS", "WeatherPerturbation", "WindowStream", "fit", "generate_trajectories",
+    "generate_vprm", "gradient_agreement", "load_weights", "metrics_table", "pointwise_loss",
+    "regression_metrics", "rollout_loss", "rollout_metrics", "sample", "save_weights",
+    "simulate_vectors", "time_call", "train_step_emulator", "train_vprm", "vprm_features",
+    "vprm_forcing_pool", "vprm_parameter_space", "vprm_targets",
+]
