@@ -1,0 +1,172 @@
+"""Sequential ensemble filtering: forecast -> analysis cycles under ``lax.scan``.
+
+One cycle k (DAPPER convention: no observation at t = 0, each cycle starts with a
+forecast):
+
+1. forecast every member with ``model(member, inputs_k)`` (vmapped), add optional
+   Gaussian model noise;
+2. flag non-finite members (state or predicted observations) and replace them with
+   copies of healthy members (``n_failed`` is recorded);
+3. optional adaptive prior inflation (Li et al. 2009 / Miyoshi 2011);
+4. analysis (ETKF, EnKF, DEnKF, EnSRF or LETKF), optionally in transformed (log/logit)
+   variables;
+5. posterior inflation: multiplicative (scalar, or per variable -- e.g. a separate
+   factor for augmented parameters, see :func:`augmented_inflation`), then RTPS/RTPP.
+
+The per-step Gaussian log-likelihood of the forecast, log N(y_k; ybar_f, Yf cov + R),
+is returned for parameter inference (:mod:`.likelihood`).
+
+Joint state-parameter estimation by augmentation (e.g. Anderson 2001; DAPPER
+``param_estim``): the member is ``Augmented(state, params)``, the parameters persist
+through the forecast (:func:`augmented_model`) and are updated through their ensemble
+cross-covariance with the predicted observations.
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+from . import inflation as _infl
+from .analysis import (ETKF, EnsembleTransform, apply_transform, flatten_ensemble,
+                       gaussian_log_likelihood, member_ok, obs_space,
+                       replace_failed_members, unflatten_ensemble)
+
+__all__ = ["FilterResult", "ensemble_filter", "Augmented", "augmented_model",
+           "augmented_inflation"]
+
+
+class FilterResult(NamedTuple):
+    """Output of :func:`ensemble_filter`; leading axis = cycle (T). Means/spreads are
+    pytrees shaped like one member."""
+    forecast_mean: Any
+    forecast_spread: Any
+    analysis_mean: Any
+    analysis_spread: Any
+    log_likelihood: jax.Array      # (T,)
+    n_failed: jax.Array            # (T,) members replaced
+    inflation: jax.Array           # (T,) adaptive variance-inflation factor used (1 if off)
+    final_ensemble: Any
+    analysis_ensembles: Optional[jax.Array]   # (T, N, Nx) flattened, if stored
+    transforms: Optional[EnsembleTransform]   # stacked (T, ...), if stored (global methods)
+
+
+class Augmented(NamedTuple):
+    """Augmented member for joint state-parameter estimation."""
+    state: Any
+    params: Any
+
+
+def augmented_model(step: Callable) -> Callable:
+    """``step(state, inputs, params) -> state`` -> a model of :class:`Augmented` members
+    with persistent parameters."""
+    def model(member: Augmented, inputs):
+        return Augmented(step(member.state, inputs, member.params), member.params)
+    return model
+
+
+def augmented_inflation(member: Augmented, state_factor=1.0, params_factor=1.0):
+    """Per-variable inflation vector (flattened member order) with separate factors for
+    the state and parameter blocks."""
+    tm = jax.tree_util.tree_map
+    vec, _ = ravel_pytree(Augmented(tm(lambda a: jnp.full(jnp.shape(a), state_factor),
+                                       member.state),
+                                    tm(lambda a: jnp.full(jnp.shape(a), params_factor),
+                                       member.params)))
+    return vec
+
+
+@partial(jax.jit, static_argnames=("model", "obs_operator", "rtps", "rtpp", "store"))
+def ensemble_filter(key, model: Callable, ensemble, observations, obs_var,
+                    obs_operator: Callable, *, method=ETKF(), obs_mask=None, inputs=None,
+                    inflation=1.0, rtps: float = 0.0, rtpp: float = 0.0,
+                    adaptive: Optional[_infl.AdaptiveInflation] = None, model_noise=None,
+                    transform=None, store: bool = False) -> FilterResult:
+    """Cycle an ensemble filter over T observation times.
+
+    Parameters
+    ----------
+    key : PRNG key (common random numbers: a fixed key makes the run deterministic).
+    model : ``model(member, inputs_k) -> member`` for one cycle (one member pytree).
+    ensemble : initial ensemble, pytree with leading member axis N.
+    observations : (T, Ny), NaN = missing.
+    obs_var : (Ny,) or (T, Ny) observation-error variances (diagonal R).
+    obs_operator : ``h(member) -> (Ny,)``.
+    method : analysis method object (default ETKF()).
+    obs_mask : optional (T, Ny) 0/1 mask.
+    inputs : optional pytree with leading axis T passed to ``model``.
+    inflation : posterior multiplicative anomaly factor, scalar or (Nx,) per variable.
+    rtps, rtpp : relaxation weights in [0, 1].
+    adaptive : :class:`~assimilation.ensemble.inflation.AdaptiveInflation` (prior
+        inflation, estimated online) or None.
+    model_noise : additive Gaussian forecast-noise std, scalar or (Nx,), or None.
+    transform : optional BoundedTransform (analysis in unbounded variables).
+    store : keep the analysis ensembles and transforms (needed by the smoothers).
+    """
+    X0, unravel = flatten_ensemble(ensemble)
+    n, nx = X0.shape
+    dtype = X0.dtype
+    T = observations.shape[0]
+    observations = jnp.asarray(observations, dtype)
+    ny = observations.shape[1]
+    obs_var = jnp.broadcast_to(jnp.asarray(obs_var, dtype), (T, ny))
+    mask = (jnp.ones((T, ny), dtype) if obs_mask is None
+            else jnp.asarray(obs_mask).astype(dtype))
+    fwd = (lambda x: x) if transform is None else transform.forward
+    inv = (lambda z: z) if transform is None else transform.inverse
+    h = lambda z: jnp.asarray(obs_operator(unravel(inv(z))), dtype)  # noqa: E731
+    infl_vec = jnp.asarray(inflation, dtype)
+    global_method = not hasattr(method, "local_update")
+    ad0 = adaptive if adaptive is not None else _infl.AdaptiveInflation()
+    ad0 = jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype), ad0)
+
+    def cycle(carry, xs):
+        X, ad, k = carry
+        y, m, r, inp = xs
+        k, k_noise, k_fail, k_method = jax.random.split(k, 4)
+        Xf = jax.vmap(lambda x: ravel_pytree(model(unravel(x), inp))[0].astype(dtype))(X)
+        if model_noise is not None:
+            Xf = Xf + jnp.asarray(model_noise, dtype) * jax.random.normal(k_noise, Xf.shape,
+                                                                           dtype)
+        Z = jax.vmap(fwd)(Xf)
+        Y = jax.vmap(h)(Z)
+        ok = member_ok(Z, Y, m)
+        Z, Y = replace_failed_members(k_fail, Z, ok, Y)
+        os = obs_space(Y, y, r, m)
+        ll = gaussian_log_likelihood(os)
+        lam = jnp.ones((), dtype)
+        if adaptive is not None:
+            ad = _infl.adaptive_update(ad, os.S, os.d, os.mask)
+            lam = ad.mean
+            Z = _infl.multiplicative(Z, jnp.sqrt(lam))
+            Y = jax.vmap(h)(Z)
+            os = obs_space(Y, y, r, m)
+        Zf_stats = jax.vmap(inv)(Z)
+        if global_method:
+            tr = method.transform(k_method, os)
+            Za = apply_transform(Z, tr)
+            if infl_vec.ndim == 0:
+                tr = tr._replace(anomaly_transform=infl_vec * tr.anomaly_transform)
+        else:
+            tr = EnsembleTransform(jnp.zeros((n,), dtype), jnp.eye(n, dtype=dtype))
+            Za = method.local_update(k_method, Z, os)
+        Za = _infl.multiplicative(Za, infl_vec)
+        if rtpp:
+            Za = _infl.rtpp(Z, Za, rtpp)
+        if rtps:
+            Za = _infl.rtps(Z, Za, rtps)
+        Xa = jax.vmap(inv)(Za)
+        out = (Zf_stats.mean(0), Zf_stats.std(0, ddof=1), Xa.mean(0), Xa.std(0, ddof=1), ll,
+               jnp.sum(~ok), lam, Xa if store else None, tr if (store and global_method)
+               else None)
+        return (Xa, ad, k), out
+
+    (XT, _, _), outs = jax.lax.scan(cycle, (X0, ad0, key), (observations, mask, obs_var,
+                                                              inputs), length=T)
+    fm, fs, am, as_, ll, nf, lam, ens, trs = outs
+    un = jax.vmap(unravel)
+    return FilterResult(un(fm), un(fs), un(am), un(as_), ll, nf, lam,
+                        unflatten_ensemble(XT, unravel), ens, trs)
