@@ -27,6 +27,10 @@ roots.py            Jackson et al. (1996) root profile, CLM4.5 layer stress
                     w = clip((psi_c - psi)/(psi_c - psi_o), 0, 1), beta_t = sum r_i w_i
 carbon.py           leaf/wood/root/litter/soil-fast/soil-slow pools (CASA-like), Ra = Rm + Rg
                     (Ryan 1991), Rh with Lloyd & Taylor (1994) x CENTURY moisture, LAI = SLA C_leaf
+interception.py     canopy interception store (Rutter et al. 1971; CLM4.5 eqs. 7.2-7.11:
+                    S = c (L + SAI), f_wet = (W/S)^(2/3), wet evaporation at zero canopy
+                    resistance, dry-fraction transpiration) and the Makela et al. (2004)
+                    cold-season acclimation f_S = clip((S - X0)/S_max, 0, 1) on Vcmax
 model.py            step, initial_state, simulate
 tables.py           load_parameters, parameter_table (tables/*.csv with citations)
 xarray_api.py       forcing_from_dataset (reader Dataset -> CoupledForcing), run (-> Dataset)
@@ -34,7 +38,8 @@ xarray_api.py       forcing_from_dataset (reader Dataset -> CoupledForcing), run
 
 Budgets (closed to round-off in float64, tested)::
 
-    P = ET + runoff + drainage + d(soil water + snow)                 [mm]
+    P = ET + runoff + drainage + d(soil water + snow + canopy water)  [mm]
+    ET = transpiration + soil evaporation + interception evaporation
     sum (GPP - Ra - Rh) dt = d(leaf + wood + root + litter + fast + slow)   [g C m-2]
     NEE = Ra + Rh - GPP                                                [umol m-2 s-1, + = source]
 
@@ -52,7 +57,7 @@ Usage::
 """
 from .canopy import CanopyFluxes, CanopyParams, canopy_fluxes
 from .leaf import LeafParams
-from .model import check_forcing, initial_state, simulate, step
+from .model import check_forcing, complete_state, initial_state, simulate, step
 from .params import (DEFAULT_LAYERS, OUTPUT_UNITS, CarbonParams, CarbonPools, CoupledForcing,
                      CoupledOutputs, CoupledParams, CoupledState, RootParams, SoilParams)
 from .tables import (get_parameter, load_parameters, parameter_table, pfts, set_parameters,
@@ -62,7 +67,7 @@ from .xarray_api import forcing_from_dataset, outputs_to_dataset, run
 __all__ = [
     "CanopyFluxes", "CanopyParams", "CarbonParams", "CarbonPools", "CoupledForcing",
     "CoupledOutputs", "CoupledParams", "CoupledState", "DEFAULT_LAYERS", "LeafParams",
-    "OUTPUT_UNITS", "RootParams", "SoilParams", "canopy_fluxes", "check_forcing",
+    "OUTPUT_UNITS", "RootParams", "SoilParams", "canopy_fluxes", "check_forcing", "complete_state",
     "forcing_from_dataset", "get_parameter", "initial_state", "load_parameters",
     "outputs_to_dataset", "parameter_table", "pfts", "run", "set_parameters", "simulate",
     "soil_textures", "step",

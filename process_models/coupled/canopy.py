@@ -84,6 +84,21 @@ class CanopyParams:
     """Leaf fluorescence yield Phi_F, photons per absorbed photon. Units: 1. About 0.01."""
     sif_escape: jax.Array
     """Fraction of fluorescence photons escaping the canopy towards the sensor (~NIRv/fPAR). Units: 1."""
+    interception_capacity: jax.Array = 0.1
+    """Canopy water storage per unit leaf + stem area, c in S = c (L + SAI) (CLM4.5 dewmx,
+    Oleson et al. 2013 eq. 7.8). Units: mm (per m2 m-2). Range (0.05, 0.5)."""
+    stem_area_index: jax.Array = 1.0
+    """Stem (and branch) area index SAI for interception. Units: m2 m-2. Range (0, 3)."""
+    interception_efficiency: jax.Array = 1.0
+    """alpha in I = alpha (1 - exp(-0.5 (L + SAI))) P (1 = Rutter/Gash free-throughfall form;
+    CLM4.5: 0.25). Units: 1. Range (0.25, 1)."""
+    acclimation_tau: jax.Array = 5.0
+    """Time constant tau of the delayed temperature S (Makela et al. 2004, 2008). Units: d."""
+    acclimation_x0: jax.Array = -5.0
+    """Threshold X0 of S below which photosynthetic capacity is zero (Makela et al. 2008).
+    Units: degC. (Very low, e.g. -40, disables the limitation.)"""
+    acclimation_smax: jax.Array = 20.0
+    """S - X0 at which capacity saturates, S_max (Makela et al. 2008). Units: degC."""
 
 
 @struct.dataclass

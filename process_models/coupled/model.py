@@ -3,12 +3,18 @@
 Order of operations in :func:`step` (all quantities of one site/member; vmap adds
 members and sites)::
 
+    0. acclimation   S' = S + (T_air - S)(1 - e^{-dt/tau}), f_S = clip((S - X0)/S_max, 0, 1)
+                     (Makela et al. 2004, smooth; interception.py)
     1. water stress  beta_t = sum_i r_i w_i(psi(theta_i))                (roots.py)
     2. LAI           forcing.lai, or SLA x C_leaf                          (carbon.py)
-    3. canopy        canopy_fluxes(leaf, canopy, ..., lai, water_stress=beta_t)
+    3. canopy        canopy_fluxes(leaf, canopy, ..., lai, water_stress=beta_t f_S)
                      -> GPP, leaf respiration, transpiration demand, ground energy, g_a, SIF
-    4. snow          degree-day pack; rain + melt reach the soil           (soil_water.py)
-    5. sinks         uptake_i = smooth_min(T_demand r_i w_i / beta_t, water above wilting)
+    3b. interception canopy store W: I = alpha (1 - e^{-0.5(L+SAI)}) P, capacity c (L+SAI),
+                     drip, f_wet = (W/S)^(2/3), E_int at the zero-resistance Penman-Monteith
+                     potential x f_wet (Rutter et al. 1971; CLM4.5; interception.py)
+    4. snow          degree-day pack; throughfall + melt reach the soil    (soil_water.py)
+    5. sinks         T_demand x (1 - f_wet) (dry canopy transpires);
+                     uptake_i = smooth_min(T_demand r_i w_i / beta_t, water above wilting)
                      E_pot   = Penman-Monteith at the ground: soil-to-air conductance (g_a in
                                series with the Choudhury & Monteith 1988 within-canopy
                                resistance), Sellers et al. (1992) surface resistance r_ss(theta_1)
@@ -16,9 +22,10 @@ members and sites)::
                                           top-layer water above residual - uptake_1)
     6. Richards      linearised backward Euler, n_substeps, limiter   -> runoff, drainage
     7. carbon        Ra = Rm + Rg, Rh(Lloyd-Taylor x CENTURY moisture), pools update
-    8. outputs       NEE = Ra + Rh - GPP, ET = T + E_soil, LE = lambda ET / dt
+    8. outputs       NEE = Ra + Rh - GPP, ET = T + E_soil + E_int, LE = lambda ET / dt
 
-Water closes exactly: P = ET + runoff + drainage + d(soil water + snow) (float64 round-off),
+Water closes exactly: P = ET + runoff + drainage + d(soil water + snow + canopy water)
+(float64 round-off),
 carbon closes exactly: sum(GPP - Ra - Rh) dt = d(sum of pools).
 
 Memory for gradients: :func:`simulate` scans over chunks of ``checkpoint_every`` steps
@@ -38,6 +45,8 @@ from .canopy import canopy_fluxes
 from .carbon import (carbon_step, leaf_area_index, lloyd_taylor, moisture_factor,
                      steady_state_pools)
 from .evapotranspiration import latent_heat_vaporization, penman_monteith
+from .interception import (acclimation_factor, acclimation_update, interception_step,
+                           wet_canopy_evaporation_potential)
 from .params import CoupledForcing, CoupledOutputs, CoupledParams, CoupledState
 from .roots import uptake_demand, water_stress_factor
 from .soil_water import (WATER_DENSITY, field_capacity, layer_geometry, smooth_min,
@@ -77,20 +86,38 @@ def step(state: CoupledState, forcing_t: CoupledForcing, params: CoupledParams):
     dz, _, _, _ = layer_geometry(params.layer_thickness)
     dz = dz.astype(theta.dtype)
 
-    # 1-3: stress, leaf area, canopy
+    cp = params.canopy
+    canopy_water0 = (jnp.zeros_like(state.snow_water_equivalent) if state.canopy_water is None
+                     else state.canopy_water)
+    s_acc0 = (state.soil_temperature if state.acclimation_temperature is None
+              else state.acclimation_temperature)
+
+    # 0: cold-season acclimation (Makela et al. 2004)
+    s_acc = acclimation_update(s_acc0, f.air_temperature, cp, dt)
+    f_cold = acclimation_factor(s_acc, cp)
+
+    # 1-3: stress, leaf area, canopy (Vcmax x beta_t x f_S)
     beta_t, weights = water_stress_factor(theta, soil, roots, params.layer_thickness)
     lai = leaf_area_index(state.carbon, carbon) if f.lai is None else f.lai
-    cf = canopy_fluxes(params.leaf, params.canopy, shortwave_in=f.shortwave_in,
+    cf = canopy_fluxes(params.leaf, cp, shortwave_in=f.shortwave_in,
                        cos_zenith=f.cos_zenith, air_temperature=f.air_temperature, vpd=f.vpd,
                        co2=f.co2, air_pressure=f.air_pressure, wind_speed=f.wind_speed,
-                       lai=lai, water_stress=beta_t)
+                       lai=lai, water_stress=beta_t * f_cold)
+    lam = latent_heat_vaporization(f.air_temperature)
 
-    # 4: snow
-    swe, water_in = snow_step(state.snow_water_equivalent, f.precipitation, f.air_temperature,
+    # 3b: canopy interception (Rutter / CLM4.5): wet-canopy evaporation at zero resistance
+    e_wet = wet_canopy_evaporation_potential(cf.canopy_available_energy, f.air_temperature,
+                                             f.vpd, f.air_pressure, cf.aerodynamic_conductance)
+    canopy_water, throughfall, e_int, f_wet = interception_step(
+        canopy_water0, f.precipitation, lai, cp, e_wet / lam, dt)
+
+    # 4: snow (throughfall + drip)
+    swe, water_in = snow_step(state.snow_water_equivalent, throughfall, f.air_temperature,
                               soil, dt)
 
-    # 5: sinks (mm per step), limited by the available water
-    t_demand = jnp.maximum(cf.transpiration_demand, 0.0) * dt
+    # 5: sinks (mm per step), limited by the available water; transpiration from the dry
+    #    fraction of the canopy only (CLM4.5 fdry)
+    t_demand = jnp.maximum(cf.transpiration_demand, 0.0) * dt * (1.0 - f_wet)
     wilt = jnp.maximum(theta_from_head(roots.psi_close, soil), soil.theta_res)
     avail_uptake = jnp.maximum(theta - wilt, 0.0) * dz * WATER_DENSITY
     uptake = smooth_min(uptake_demand(t_demand, weights), avail_uptake)
@@ -122,17 +149,20 @@ def step(state: CoupledState, forcing_t: CoupledForcing, params: CoupledParams):
 
     # 8: outputs
     transpiration = jnp.sum(uptake)
-    et = transpiration + e_soil
-    le = latent_heat_vaporization(f.air_temperature) * et / dt
+    et = transpiration + e_soil + e_int
+    le = lam * et / dt
     reco = ra + rh
     out = CoupledOutputs(
         gpp=cf.gpp, reco=reco, nee=reco - cf.gpp, ra=ra, rh=rh, et=et,
         transpiration=transpiration, soil_evaporation=e_soil, runoff=runoff,
         drainage=drainage, le=le, soil_water_content=theta_new, water_stress=beta_t,
         lai=jnp.asarray(lai, theta.dtype) + jnp.zeros_like(beta_t), sif=cf.sif,
-        snow_water_equivalent=swe, total_carbon=pools.total())
+        snow_water_equivalent=swe, total_carbon=pools.total(),
+        interception_evaporation=e_int, canopy_water=canopy_water,
+        acclimation_factor=f_cold + jnp.zeros_like(beta_t))
     new_state = CoupledState(soil_water_content=theta_new, snow_water_equivalent=swe,
-                             soil_temperature=t_soil, carbon=pools)
+                             soil_temperature=t_soil, carbon=pools, canopy_water=canopy_water,
+                             acclimation_temperature=s_acc + jnp.zeros_like(t_soil))
     return new_state, out
 
 
@@ -157,7 +187,20 @@ def initial_state(params: CoupledParams, forcing: CoupledForcing, *, npp=None,
     pools = steady_state_pools(carbon, npp, env)
     pools = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), pools)
     return CoupledState(soil_water_content=theta, snow_water_equivalent=jnp.zeros((), dtype),
-                        soil_temperature=t0.astype(dtype), carbon=pools)
+                        soil_temperature=t0.astype(dtype), carbon=pools,
+                        canopy_water=jnp.zeros((), dtype),
+                        acclimation_temperature=t0.astype(dtype))
+
+
+def complete_state(state: CoupledState) -> CoupledState:
+    """Fill the optional state fields of older callers (``canopy_water`` None -> 0 mm,
+    ``acclimation_temperature`` None -> ``soil_temperature``), so that ``lax.scan`` gets
+    the same pytree structure in and out."""
+    if state.canopy_water is None:
+        state = state.replace(canopy_water=jnp.zeros_like(state.snow_water_equivalent))
+    if state.acclimation_temperature is None:
+        state = state.replace(acclimation_temperature=state.soil_temperature)
+    return state
 
 
 def check_forcing(forcing: CoupledForcing, source: str = "CoupledForcing"):
@@ -188,9 +231,20 @@ def _steps_per_day(forcing):
     return max(1, int(round(86400.0 / forcing.dt_seconds)))
 
 
-@partial(jax.jit, static_argnames=("checkpoint_every", "return_state"))
+CHECKPOINT_POLICIES = {
+    None: None,
+    "everything_saveable": jax.checkpoint_policies.everything_saveable,
+    "nothing_saveable": jax.checkpoint_policies.nothing_saveable,
+    "dots_with_no_batch_dims_saveable": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
+"""Names accepted by ``simulate(..., checkpoint_policy=)`` (``jax.checkpoint_policies``)."""
+
+
+@partial(jax.jit, static_argnames=("checkpoint_every", "return_state", "checkpoint_policy",
+                                   "unroll"))
 def simulate(params: CoupledParams, forcing: CoupledForcing, initial_state=None,
-             checkpoint_every=None, return_state: bool = False):
+             checkpoint_every=None, return_state: bool = False, checkpoint_policy=None,
+             unroll: int = 1):
     """Run the model over the leading (time) axis of ``forcing`` with ``lax.scan``.
 
     Parameters
@@ -201,6 +255,9 @@ def simulate(params: CoupledParams, forcing: CoupledForcing, initial_state=None,
     checkpoint_every : steps per ``jax.checkpoint`` chunk (static). None -> one day;
         0 -> no checkpointing (plain scan: faster reverse mode, memory O(T)).
     return_state : also return the final state.
+    checkpoint_policy : key of :data:`CHECKPOINT_POLICIES` (static): what ``jax.checkpoint``
+        may keep of each chunk for reverse mode (None: JAX default, recompute everything).
+    unroll : ``lax.scan`` unroll of the inner (per-step) scan (static).
 
     Returns
     -------
@@ -208,6 +265,7 @@ def simulate(params: CoupledParams, forcing: CoupledForcing, initial_state=None,
     """
     check_forcing(forcing)
     state = _initial_state(params, forcing) if initial_state is None else initial_state
+    state = complete_state(state)
     body = lambda s, x: step(s, x, params)
     n_steps = forcing.n_steps
     chunk = _steps_per_day(forcing) if checkpoint_every is None else int(checkpoint_every)
@@ -219,9 +277,9 @@ def simulate(params: CoupledParams, forcing: CoupledForcing, initial_state=None,
             lambda x: x[:n_chunks * chunk].reshape((n_chunks, chunk) + x.shape[1:]), forcing)
         rest = jax.tree_util.tree_map(lambda x: x[n_chunks * chunk:], forcing)
 
-        @jax.checkpoint
+        @partial(jax.checkpoint, policy=CHECKPOINT_POLICIES[checkpoint_policy])
         def chunk_body(s, xs):
-            return jax.lax.scan(body, s, xs)
+            return jax.lax.scan(body, s, xs, unroll=unroll)
 
         state, out = jax.lax.scan(chunk_body, state, main)
         out = jax.tree_util.tree_map(lambda x: x.reshape((n_chunks * chunk,) + x.shape[2:]), out)

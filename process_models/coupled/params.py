@@ -176,6 +176,12 @@ class CoupledState:
     """Soil-temperature proxy: running mean of air temperature. Units: degC."""
     carbon: CarbonPools
     """Carbon pools. Units: g C m-2."""
+    canopy_water: Optional[jax.Array] = None
+    """Water held on leaves and stems (interception store). Units: mm. ``None`` (older
+    callers) is read as 0 by :func:`process_models.coupled.model.step`."""
+    acclimation_temperature: Optional[jax.Array] = None
+    """Makela et al. (2004) delayed temperature S of the cold-season acclimation. Units: degC.
+    ``None`` is read as ``soil_temperature`` (also a running mean of air temperature)."""
 
 
 @struct.dataclass
@@ -229,7 +235,8 @@ class CoupledOutputs:
     rh: jax.Array
     """Heterotrophic respiration. Units: umol m-2 s-1."""
     et: jax.Array
-    """Evapotranspiration (transpiration + soil evaporation). Units: mm per step."""
+    """Evapotranspiration (transpiration + soil evaporation + interception evaporation).
+    Units: mm per step."""
     transpiration: jax.Array
     """Root water uptake = transpiration. Units: mm per step."""
     soil_evaporation: jax.Array
@@ -252,6 +259,12 @@ class CoupledOutputs:
     """Snow pack at the end of the step. Units: mm."""
     total_carbon: jax.Array
     """Sum of all carbon pools at the end of the step. Units: g C m-2."""
+    interception_evaporation: Optional[jax.Array] = None
+    """Evaporation of intercepted water from the wet canopy (part of ``et``). Units: mm per step."""
+    canopy_water: Optional[jax.Array] = None
+    """Canopy interception store at the end of the step. Units: mm."""
+    acclimation_factor: Optional[jax.Array] = None
+    """Cold-season capacity factor f_S (Makela et al. 2004) multiplying Vcmax. Units: 1."""
 
 
 OUTPUT_UNITS = {
@@ -259,6 +272,7 @@ OUTPUT_UNITS = {
     "rh": "umol m-2 s-1", "et": "mm", "transpiration": "mm", "soil_evaporation": "mm",
     "runoff": "mm", "drainage": "mm", "le": "W m-2", "soil_water_content": "m3 m-3",
     "water_stress": "1", "lai": "m2 m-2", "sif": "W m-2 sr-1 um-1", "snow_water_equivalent": "mm",
-    "total_carbon": "g m-2",
+    "total_carbon": "g m-2", "interception_evaporation": "mm", "canopy_water": "mm",
+    "acclimation_factor": "1",
 }
 """UDUNITS strings of the :class:`CoupledOutputs` fields (water fluxes per model step)."""

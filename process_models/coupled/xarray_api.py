@@ -238,6 +238,8 @@ def outputs_to_dataset(outputs: CoupledOutputs, time=None, params: CoupledParams
     lead = [f"member{'' if i == 0 else i}" for i in range(base - 1)]
     data = {}
     for name in outputs.__dataclass_fields__:
+        if getattr(outputs, name) is None:
+            continue
         v = np.asarray(getattr(outputs, name))
         dims = lead + ["time"] + (["layer"] if v.ndim > base else [])
         data[name] = xr.DataArray(v, dims=dims, attrs={"units": OUTPUT_UNITS[name]})

@@ -5,10 +5,12 @@ from __future__ import annotations
 import warnings
 from functools import lru_cache
 
+import jax
 import numpy as np
 import xarray as xr
 
-from process_models.coupled import forcing_from_dataset, initial_state, load_parameters, simulate
+from process_models.coupled import (forcing_from_dataset, initial_state, load_parameters,
+                                    simulate, step)
 from process_models.io import data_path, read_diive_parquet
 from tests._files import DAV
 
@@ -73,3 +75,7 @@ def heavy_rain_forcing(seed: int = 0):
         s = start + int(rng.integers(0, 48))
         p[s:s + 6] += 50.0
     return f.replace(precipitation=np.asarray(p, dtype=p.dtype))
+
+
+batched_step = jax.jit(jax.vmap(step, in_axes=(0, None, None)))
+"""``step`` vmapped over a batch of states (one forcing step, one parameter set), jitted once."""

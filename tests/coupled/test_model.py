@@ -11,14 +11,16 @@ from process_models.coupled import (CoupledState, initial_state, load_parameters
 from process_models.coupled.params import G_C_PER_UMOL_CO2
 from process_models.coupled.soil_water import field_capacity, water_storage
 
-from ._shared import enf_params, heavy_rain_forcing, hourly_year, run_year, year_run
+from ._shared import (batched_step, enf_params, heavy_rain_forcing, hourly_year, run_year,
+                      year_run)
 
 
 def _water_residual(forcing, out, final, start, params):
-    """P - ET - runoff - drainage - d(soil water + snow), mm over the run."""
+    """P - ET - runoff - drainage - d(soil water + snow + canopy water), mm over the run."""
     d_store = (water_storage(final.soil_water_content, params.layer_thickness)
                - water_storage(start.soil_water_content, params.layer_thickness)
-               + final.snow_water_equivalent - start.snow_water_equivalent)
+               + final.snow_water_equivalent - start.snow_water_equivalent
+               + final.canopy_water - start.canopy_water)
     return float(jnp.sum(forcing.precipitation) - jnp.sum(out.et) - jnp.sum(out.runoff)
                  - jnp.sum(out.drainage) - d_store)
 
@@ -77,7 +79,7 @@ def test_drier_soil_lowers_stress_and_gpp():
     s0 = initial_state(p, f)
     thetas = jnp.linspace(float(field_capacity(p.soil)), 0.06, 9)
     states = jax.vmap(lambda th: s0.replace(soil_water_content=jnp.full(p.n_layers, th)))(thetas)
-    _, out = jax.jit(jax.vmap(step, in_axes=(0, None, None)))(states, f_t, p)
+    _, out = batched_step(states, f_t, p)
     beta, gpp = np.asarray(out.water_stress), np.asarray(out.gpp)
     assert np.all(np.diff(beta) <= 1e-12) and np.all(np.diff(gpp) <= 1e-9)
     assert beta[0] > 0.99 and beta[-1] < 0.01
@@ -172,7 +174,8 @@ def test_state_is_a_pytree_for_filters():
     _, final, _ = year_run()
     assert isinstance(final, CoupledState)
     flat, unravel = ravel_pytree(final)
-    assert flat.shape == (enf_params().n_layers + 2 + 6,)
+    # soil layers + snow + soil temperature + 6 carbon pools + canopy water + acclimation S
+    assert flat.shape == (enf_params().n_layers + 2 + 6 + 2,)
     assert isinstance(unravel(flat), CoupledState)
 
 
