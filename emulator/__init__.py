@@ -24,6 +24,8 @@ evaluate    R2/RMSE/bias, parameter-gradient agreement (cosine, relative error),
             rollout skill.
 toy         a one-bucket soil-water + light-use model (tests and the study).
 coupled     StatefulSpec adapter of process_models.coupled.
+hybrid      coupled-model surrogate: a Flax MLP replaces the canopy, the model's own step
+            does the exact water/carbon bookkeeping (HybridCoupledSurrogate).
 
 Example
 -------
@@ -35,6 +37,7 @@ See ``emulator/README.md`` and ``experiments/emulator_study.py``.
 """
 from .design import ParameterSpace, sample, vprm_parameter_space
 from .evaluate import gradient_agreement, metrics_table, regression_metrics, rollout_metrics, time_call
+from .hybrid import CanopyEmulator, HybridCoupledSurrogate, hybrid_step, train_coupled_hybrid
 from .generate import (ChunkedDataset, StatefulSpec, WeatherPerturbation, generate_trajectories,
                        generate_vprm, simulate_vectors, vprm_forcing_pool, vprm_targets)
 from .networks import VPRM_INPUTS, PointwiseEmulator, StepEmulator, vprm_features
@@ -44,7 +47,8 @@ from .train import (ChunkStream, TrainConfig, TrainResult, WindowStream, fit, po
                     rollout_loss, train_step_emulator, train_vprm)
 
 __all__ = [
-    "ChunkStream", "ChunkedDataset", "Normaliser", "ParameterSpace", "PointwiseEmulator",
+    "CanopyEmulator", "ChunkStream", "ChunkedDataset", "HybridCoupledSurrogate", "hybrid_step",
+    "train_coupled_hybrid", "Normaliser", "ParameterSpace", "PointwiseEmulator",
     "StatefulSpec", "StepEmulator", "StepSurrogate", "TrainConfig", "TrainResult", "VPRMSurrogate",
     "VPRM_INPUTS", "WeatherPerturbation", "WindowStream", "fit", "generate_trajectories",
     "generate_vprm", "gradient_agreement", "load_weights", "metrics_table", "pointwise_loss",

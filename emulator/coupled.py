@@ -6,18 +6,20 @@
   :func:`process_models.coupled.parameter_table` (default :data:`COUPLED_EMULATED`),
   the others at the PFT/texture defaults; the box is the table's bounds shrunk to
   ``default x [1 - spread, 1 + spread]`` (clipped to the bounds);
-* state (16 for the default 8 layers): soil water per layer (m3 m-3, bounded by
-  ``theta_res`` and ``theta_sat``), snow water equivalent (mm), soil-temperature proxy
-  (degC), six carbon pools (g C m-2);
+* state: the leaves of the model's own ``CoupledState`` in tree order (derived from
+  :func:`process_models.coupled.initial_state`, not hard-coded; 16 for the default 8
+  layers: soil water per layer (m3 m-3, bounded by ``theta_res`` and ``theta_sat``),
+  snow water equivalent (mm), soil-temperature proxy (degC), six carbon pools (g C m-2));
 * forcing_t (8): air temperature degC, shortwave W m-2, VPD hPa, precipitation mm per
   step, air pressure kPa, CO2 umol mol-1, wind m s-1, cos(solar zenith) (leaf area from
   the leaf pool);
 * fluxes: GPP, Reco, NEE (umol m-2 s-1), ET, runoff, drainage (mm per step);
-* water balance (mm per step): sum_layers 1000 dz (theta1 - theta) + (SWE1 - SWE)
-  - (P - ET - runoff - drainage).
+* water balance (mm per step): sum_layers 1000 dz (theta1 - theta) + d(other water
+  stores in mm: snow, interception when present) - (P - ET - runoff - drainage).
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -35,9 +37,8 @@ POOLS = ("leaf", "wood", "root", "litter", "soil_fast", "soil_slow")
 def coupled_spec(pft: str = "ENF", soil_texture: str = "loam", *, names=COUPLED_EMULATED,
                  spread: float = 0.4, dt_seconds: float = 1800.0) -> StatefulSpec:
     """The coupled model as a :class:`~emulator.generate.StatefulSpec`."""
-    from process_models.coupled import (CoupledForcing, CoupledState, initial_state, load_parameters,
+    from process_models.coupled import (CoupledForcing, initial_state, load_parameters,
                                         parameter_table, set_parameters, step)
-    from process_models.coupled.params import CarbonPools
 
     base = load_parameters(pft, soil_texture)
     tab = parameter_table(pft, soil_texture).set_index("name")
@@ -48,10 +49,21 @@ def coupled_spec(pft: str = "ENF", soil_texture: str = "loam", *, names=COUPLED_
         hi.append(min(max(d * (1 - spread), d * (1 + spread)), b))
     space = ParameterSpace(tuple(names), tuple(lo), tuple(hi), (False,) * len(names),
                            tuple(str(tab.loc[n, "unit"]) for n in names))
-    n_layers = base.n_layers
     dz_mm = 1000.0 * np.asarray(base.layer_thickness)
     theta_res = float(np.min(np.asarray(base.soil.theta_res)))
     theta_sat = float(np.max(np.asarray(base.soil.theta_sat)))
+    # the state layout is derived from the model's own CoupledState (so added states,
+    # e.g. canopy interception or a cold-season state, are picked up automatically)
+    template = state_template(base, dt_seconds)
+    leaves, treedef = jax.tree_util.tree_flatten(template)
+    shapes = [np.shape(x) for x in leaves]
+    sizes = [int(np.prod(sh)) for sh in shapes]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    state_names = _state_names(template)
+    soil_idx = [i for i, n in enumerate(state_names) if n.startswith("soil_water_content")]
+    # other water stores (mm) entering the water balance: snow, interception, ...
+    store_idx = [i for i, n in enumerate(state_names)
+                 if any(k in n for k in ("snow_water_equivalent", "interception", "canopy_water"))]
 
     def params_from_vector(v):
         return set_parameters(base, {n: v[i] for i, n in enumerate(names)})
@@ -67,22 +79,20 @@ def coupled_spec(pft: str = "ENF", soil_texture: str = "loam", *, names=COUPLED_
         return jnp.stack([jnp.asarray(getattr(f, k)) for k in COUPLED_FORCING], -1)
 
     def state_to_vector(s):
-        return jnp.concatenate([s.soil_water_content, jnp.reshape(s.snow_water_equivalent, (1,)),
-                                jnp.reshape(s.soil_temperature, (1,)),
-                                jnp.stack([getattr(s.carbon, k) for k in POOLS])])
+        return jnp.concatenate([jnp.reshape(x, (-1,)) for x in jax.tree_util.tree_leaves(s)])
 
     def state_from_vector(v):
-        return CoupledState(soil_water_content=v[:n_layers], snow_water_equivalent=v[n_layers],
-                            soil_temperature=v[n_layers + 1],
-                            carbon=CarbonPools(**{k: v[n_layers + 2 + i] for i, k in enumerate(POOLS)}))
+        parts = [jnp.reshape(v[offsets[i]:offsets[i + 1]], shapes[i]) for i in range(len(shapes))]
+        return jax.tree_util.tree_unflatten(treedef, parts)
 
     def outputs_to_vector(o):
         return jnp.stack([getattr(o, k) for k in COUPLED_FLUXES])
 
     def water_balance(state, next_state, forcing, fluxes):
         dz = jnp.asarray(dz_mm, state.dtype)
-        storage = jnp.sum(dz * (next_state[..., :n_layers] - state[..., :n_layers]), -1) \
-            + next_state[..., n_layers] - state[..., n_layers]
+        si, wi = jnp.asarray(soil_idx), jnp.asarray(store_idx, int)
+        storage = jnp.sum(dz * (next_state[..., si] - state[..., si]), -1) \
+            + jnp.sum(next_state[..., wi] - state[..., wi], -1)
         return storage - (forcing[..., 3] - fluxes["et"] - fluxes["runoff"] - fluxes["drainage"])
 
     return StatefulSpec(
@@ -90,14 +100,36 @@ def coupled_spec(pft: str = "ENF", soil_texture: str = "loam", *, names=COUPLED_
         params_from_vector=params_from_vector, forcing_from_matrix=forcing_from_matrix,
         state_to_vector=state_to_vector, state_from_vector=state_from_vector,
         outputs_to_vector=outputs_to_vector,
-        state_names=tuple(f"soil_water_content_{i}" for i in range(n_layers))
-        + ("snow_water_equivalent", "soil_temperature") + tuple(f"carbon_{k}" for k in POOLS),
+        state_names=state_names,
         forcing_names=COUPLED_FORCING, flux_names=COUPLED_FLUXES, param_space=space,
-        state_lower=(theta_res,) * n_layers + (None,) * (2 + len(POOLS)),
-        state_upper=(theta_sat,) * n_layers + (None,) * (2 + len(POOLS)),
+        state_lower=tuple(theta_res if i in soil_idx else None for i in range(len(state_names))),
+        state_upper=tuple(theta_sat if i in soil_idx else None for i in range(len(state_names))),
         water_balance=water_balance, params_to_vector=params_to_vector,
         forcing_to_vector=forcing_to_vector,
         metadata={"pft": pft, "soil_texture": soil_texture, "dt_seconds": dt_seconds})
+
+
+def state_template(params, dt_seconds: float = 1800.0):
+    """An initial :class:`process_models.coupled.CoupledState` of ``params`` (its tree
+    structure and leaf shapes define the emulator's state vector)."""
+    from process_models.coupled import CoupledForcing, initial_state
+    per_day = max(1, int(round(86400.0 / dt_seconds)))
+    z = np.zeros(per_day)
+    f = CoupledForcing(air_temperature=z + 10.0, shortwave_in=z, vpd=z + 5.0, precipitation=z,
+                       air_pressure=z + 90.0, co2=z + 410.0, wind_speed=z + 2.0, cos_zenith=z,
+                       dt_seconds=dt_seconds)
+    return initial_state(params, f)
+
+
+def _state_names(state) -> tuple:
+    """Flat names of the state's leaves in tree order (``carbon_leaf``,
+    ``soil_water_content_3``, ...)."""
+    out = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
+        name = "_".join(str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k)))) for k in path)
+        n = int(np.prod(np.shape(leaf)))
+        out += [f"{name}_{i}" for i in range(n)] if np.ndim(leaf) else [name]
+    return tuple(out)
 
 
 def forcing_matrix(forcing) -> np.ndarray:

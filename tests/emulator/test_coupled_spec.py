@@ -24,7 +24,8 @@ def test_coupled_spec_roundtrips_and_closes_the_water_balance():
                          np.full(t, 85.0), np.full(t, 410.0), np.full(t, 2.0), cosz])
     F = np.broadcast_to(F, (2, t, 8))
     states, fluxes = (np.asarray(a) for a in jax.jit(lambda a, b: simulate_vectors(spec, a, b))(jnp.asarray(p), jnp.asarray(F)))
-    assert states.shape == (2, t + 1, 16) and fluxes.shape == (2, t, 6)
+    assert states.shape == (2, t + 1, len(spec.state_names)) and fluxes.shape == (2, t, 6)
+    assert len(spec.state_names) >= 16 and spec.state_names[:8] == tuple(f"soil_water_content_{i}" for i in range(8))
     # the vector path is the process model's own simulate
     pt = spec.params_from_vector(jnp.asarray(p[0]))
     out = coupled.simulate(pt, spec.forcing_from_matrix(jnp.asarray(F[0])))
