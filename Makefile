@@ -19,8 +19,18 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The demo: the VPRM study in full, then every other study in its quick configuration
+# (each writes REPORT.md, figures and metrics under experiments/output/<study>/).
+QUICK_STUDIES := coupled_study flux_processing_study fusion_study calibration_vprm \
+                 emulator_study da_lorenz da_coupled_real calibration_coupled
+
 demo: $(STAMP)
 	$(PY) -m experiments.vprm_first_study --out experiments/output/vprm_first_study
+	@for s in $(QUICK_STUDIES); do \
+	  echo "== $$s (quick)"; \
+	  $(PY) -m experiments.$$s --quick --out experiments/output/$$s || exit 1; \
+	done
+	@echo "Reports: experiments/output/*/REPORT.md"
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile
@@ -30,6 +40,9 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m experiments.benchmarks.vprm_throughput
+	$(PY) -m experiments.benchmarks.coupled_throughput
+	$(PY) -m experiments.benchmarks.da_analysis
+	$(PY) -m experiments.benchmarks.calibration_nuts_vs_rwm
 
 clean:
 	rm -rf $(VENV) experiments/output .pytest_cache
