@@ -28,6 +28,7 @@ from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from . import inflation as _infl
@@ -52,6 +53,7 @@ class FilterResult(NamedTuple):
     final_ensemble: Any
     analysis_ensembles: Optional[jax.Array]   # (T, N, Nx) flattened, if stored
     transforms: Optional[EnsembleTransform]   # stacked (T, ...), if stored (global methods)
+    forecast_ensembles: Optional[jax.Array] = None   # (T, N, Nx) flattened, if stored
 
 
 class Augmented(NamedTuple):
@@ -79,12 +81,22 @@ def augmented_inflation(member: Augmented, state_factor=1.0, params_factor=1.0):
     return vec
 
 
-@partial(jax.jit, static_argnames=("model", "obs_operator", "rtps", "rtpp", "store"))
+def _is_zero(w) -> bool:
+    """True if ``w`` is a concrete scalar/array of zeros (relaxation switched off)."""
+    if w is None:
+        return True
+    try:
+        return not bool(np.any(np.asarray(w) != 0))
+    except Exception:   # a tracer (rtps inside an outer jit/grad): keep it on
+        return False
+
+
 def ensemble_filter(key, model: Callable, ensemble, observations, obs_var,
                     obs_operator: Callable, *, method=ETKF(), obs_mask=None, inputs=None,
-                    inflation=1.0, rtps: float = 0.0, rtpp: float = 0.0,
+                    inflation=1.0, rtps=0.0, rtpp=0.0,
                     adaptive: Optional[_infl.AdaptiveInflation] = None, model_noise=None,
-                    transform=None, store: bool = False) -> FilterResult:
+                    transform=None, postprocess: Optional[Callable] = None,
+                    store: bool = False) -> FilterResult:
     """Cycle an ensemble filter over T observation times.
 
     Parameters
@@ -99,13 +111,35 @@ def ensemble_filter(key, model: Callable, ensemble, observations, obs_var,
     obs_mask : optional (T, Ny) 0/1 mask.
     inputs : optional pytree with leading axis T passed to ``model``.
     inflation : posterior multiplicative anomaly factor, scalar or (Nx,) per variable.
-    rtps, rtpp : relaxation weights in [0, 1].
+    rtps, rtpp : relaxation weights in [0, 1], scalar or (Nx,) per variable (flattened
+        member order, e.g. from :func:`augmented_inflation`); traced values are allowed
+        (no recompilation when they change).
     adaptive : :class:`~assimilation.ensemble.inflation.AdaptiveInflation` (prior
         inflation, estimated online) or None.
     model_noise : additive Gaussian forecast-noise std, scalar or (Nx,), or None.
     transform : optional BoundedTransform (analysis in unbounded variables).
-    store : keep the analysis ensembles and transforms (needed by the smoothers).
+    postprocess : optional ``postprocess(ensemble) -> ensemble`` applied to the analysis
+        ensemble (a member-first pytree, physical variables) after inflation/relaxation,
+        e.g. clipping bounded states; must be jit-able. Note: it changes the ensemble the
+        stored transforms refer to (the smoothers then use the unclipped transform).
+    store : keep the forecast and analysis ensembles and the transforms (the latter two
+        are needed by the smoothers).
     """
+    return _ensemble_filter(key, model, ensemble, observations, obs_var, obs_operator,
+                            method=method, obs_mask=obs_mask, inputs=inputs,
+                            inflation=inflation,
+                            rtps=jnp.zeros(()) if rtps is None else rtps,
+                            rtpp=jnp.zeros(()) if rtpp is None else rtpp,
+                            use_rtps=not _is_zero(rtps), use_rtpp=not _is_zero(rtpp),
+                            adaptive=adaptive, model_noise=model_noise, transform=transform,
+                            postprocess=postprocess, store=store)
+
+
+@partial(jax.jit, static_argnames=("model", "obs_operator", "use_rtps", "use_rtpp",
+                                   "postprocess", "store"))
+def _ensemble_filter(key, model, ensemble, observations, obs_var, obs_operator, *, method,
+                     obs_mask, inputs, inflation, rtps, rtpp, use_rtps, use_rtpp, adaptive,
+                     model_noise, transform, postprocess, store) -> FilterResult:
     X0, unravel = flatten_ensemble(ensemble)
     n, nx = X0.shape
     dtype = X0.dtype
@@ -154,19 +188,21 @@ def ensemble_filter(key, model: Callable, ensemble, observations, obs_var,
             tr = EnsembleTransform(jnp.zeros((n,), dtype), jnp.eye(n, dtype=dtype))
             Za = method.local_update(k_method, Z, os)
         Za = _infl.multiplicative(Za, infl_vec)
-        if rtpp:
-            Za = _infl.rtpp(Z, Za, rtpp)
-        if rtps:
-            Za = _infl.rtps(Z, Za, rtps)
+        if use_rtpp:
+            Za = _infl.rtpp(Z, Za, jnp.asarray(rtpp, dtype))
+        if use_rtps:
+            Za = _infl.rtps(Z, Za, jnp.asarray(rtps, dtype))
         Xa = jax.vmap(inv)(Za)
+        if postprocess is not None:
+            Xa = flatten_ensemble(postprocess(unflatten_ensemble(Xa, unravel)))[0].astype(dtype)
         out = (Zf_stats.mean(0), Zf_stats.std(0, ddof=1), Xa.mean(0), Xa.std(0, ddof=1), ll,
                jnp.sum(~ok), lam, Xa if store else None, tr if (store and global_method)
-               else None)
+               else None, Zf_stats if store else None)
         return (Xa, ad, k), out
 
     (XT, _, _), outs = jax.lax.scan(cycle, (X0, ad0, key), (observations, mask, obs_var,
                                                               inputs), length=T)
-    fm, fs, am, as_, ll, nf, lam, ens, trs = outs
+    fm, fs, am, as_, ll, nf, lam, ens, trs, fens = outs
     un = jax.vmap(unravel)
     return FilterResult(un(fm), un(fs), un(am), un(as_), ll, nf, lam,
-                        unflatten_ensemble(XT, unravel), ens, trs)
+                        unflatten_ensemble(XT, unravel), ens, trs, fens)
