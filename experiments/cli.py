@@ -523,6 +523,8 @@ STUDIES = {
     "calibration-coupled": ("experiments.calibration_coupled",
                             "calibration of the coupled model at CH-Dav and FR-Hes"),
     "da-lorenz": ("experiments.da_lorenz", "ensemble DA twin experiments on Lorenz-63/96"),
+    "da-twin-coupled": ("experiments.da_twin_coupled",
+                        "twin experiment: recover hidden coupled-model parameters with an ETKF"),
     "da-coupled-real": ("experiments.da_coupled_real",
                         "ensemble DA of NEE and soil water with the coupled model at a tower"),
 }
