@@ -23,6 +23,15 @@ coefficients), an AR(1) model-error term (rho learned) and a learned sigma infla
 
 Run: ``python -m experiments.calibration_vprm [--quick] [--out DIR]``. ``--quick``
 (< 60 s, ``make demo``): SVI on Park Falls only.
+
+Stages (``--stages single,cv,hier``, default all): ``single`` = the four single-site NUTS
+fits (MAP start, 2 chains x 400 warm-up, ``--blocks`` x 400 draws; checkpoints in
+``ckpt_<site>``: re-running with more blocks only draws the missing blocks); ``cv`` =
+temporal cross-validation at US-PFa (checkpoint ``ckpt_US-PFa_cv``); ``hier`` = the
+hierarchical 4-site fit, started at the single-site posterior medians (checkpoint
+``ckpt_hierarchical``). Each stage writes ``parts/<stage>.md`` and ``parts/<stage>.csv``;
+``REPORT.md`` and ``metrics.csv`` are assembled from the parts present after every run,
+so stages can run in separate (background) processes and be resumed independently.
 """
 from __future__ import annotations
 
@@ -239,7 +248,12 @@ def skill_rows(site: Site, label: str, pred: dict, months=None) -> list[dict]:
     return rows
 
 
-def fit_site(site: Site, key, *, quick=False, months=None, warmup=400, samples=400, out=None):
+def fit_site(site: Site, key, *, quick=False, months=None, warmup=400, samples=400, out=None,
+             blocks=1, ckpt_name=None):
+    """Calibrate one site: SVI (``quick``) or MAP by L-BFGS then NUTS, 2 vectorised chains,
+    ``blocks`` blocks of ``samples`` draws each. With ``out`` the NUTS state is
+    checkpointed in ``out/ckpt_<site>`` (or ``ckpt_name``); a later call with more
+    ``blocks`` resumes from it and only draws the missing blocks (no new warm-up)."""
     fn, obs, em, idx = site_problem(site, months=months)
     pri = site_priors(site)
     model = build_model(fn, pri, obs, em)
@@ -250,13 +264,16 @@ def fit_site(site: Site, key, *, quick=False, months=None, warmup=400, samples=4
         draws = {k: v[None] for k, v in svi.samples.items()}
         diverging = None
     else:
-        mp = find_map(model, key)
+        ckdir = None if out is None else out / (ckpt_name or f"ckpt_{site.name}")
         from numpyro.infer import init_to_value
-        init = init_to_value(values={k: v for k, v in mp.values.items() if k.startswith(("log_", "z_"))
-                                     or k.endswith(("_rho", "_inflation"))})
+        if ckdir is not None and (ckdir / "nuts_state.pkl").exists():
+            init = init_to_value(values={})          # resumed: the saved state is the start
+        else:
+            mp = find_map(model, key)
+            init = init_to_value(values={k: v for k, v in mp.values.items()
+                                         if k.startswith(("log_", "z_")) or k.endswith(("_rho", "_inflation"))})
         res = run_nuts(model, key, num_warmup=warmup, num_samples=samples, num_chains=2,
-                       init_strategy=init, progress_bar=False,
-                       checkpoint_dir=None if out is None else out / f"ckpt_{site.name}")
+                       init_strategy=init, progress_bar=False, num_blocks=blocks, checkpoint_dir=ckdir)
         draws, diverging = res.samples, res.diverging
     wall = time.perf_counter() - t0
     keep = [k for k in draws if k in NAMES or k.endswith(("_rho", "_inflation"))]
@@ -269,16 +286,17 @@ def fit_site(site: Site, key, *, quick=False, months=None, warmup=400, samples=4
 def _md(df: pd.DataFrame, fmt="{:.3g}") -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(str(c) for c in cols) + " |", "|" + "---|" * len(cols)]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(fmt.format(v) if isinstance(v, (float, np.floating)) else str(v)
-                                       for v in r.values) + " |")
+    for _, r in df.iterrows():      # R-hat with 3 decimals (1.007 must not print as 1.01)
+        lines.append("| " + " | ".join(("{:.3f}" if c == "r_hat" else fmt).format(v)
+                                       if isinstance(v, (float, np.floating)) else str(v)
+                                       for c, v in zip(cols, r.values)) + " |")
     return "\n".join(lines)
 
 
-def study_site(site, key, out, figs, report, metrics, *, quick):
+def study_site(site, key, out, figs, report, metrics, *, quick, blocks=1):
     prior_pred = predict(site, {k: np.asarray(getattr(site.base, k)) for k in NAMES})
     metrics += skill_rows(site, "prior (Mahadevan 2008)", {k: v[0] for k, v in prior_pred.items()})
-    idata, model, (fn, obs, em, idx), wall = fit_site(site, key, quick=quick, out=out)
+    idata, model, (fn, obs, em, idx), wall = fit_site(site, key, quick=quick, out=out, blocks=blocks)
     summ = convergence_summary(idata)
     post = {k: idata.posterior[k].values for k in NAMES}
     pp = predict(site, post)
@@ -306,31 +324,73 @@ def study_site(site, key, out, figs, report, metrics, *, quick):
                f"{int(obs.n_used)} records used; error model sigma = {site.sigma_coef[0]:.2f} + "
                f"{site.sigma_coef[1]:.2f} F+ + {site.sigma_coef[2]:.2f} F- ({site.sigma_source}), "
                f"AR(1) rho median {np.median(rho):.2f}, sigma inflation median {np.median(infl):.2f}. "
-               f"Fit time {wall:.0f} s ({'SVI, full-rank Gaussian' if quick else 'MAP by L-BFGS, then NUTS 2 chains x 400'}).",
+               f"Fit time {wall:.0f} s ({'SVI, full-rank Gaussian' if quick else f'MAP by L-BFGS, then NUTS 2 chains x 400 warm-up + {400 * blocks} draws'}).",
                "", _md(summ.reset_index().rename(columns={"index": "parameter"})), "",
                "Posterior predictive coverage (white error x inflation; hourly records):", "",
                _md(cov.pivot_table(index="stratum", columns="level", values="coverage").reset_index()), ""]
     return idata, cov
 
 
-def temporal_cv(site, key, out, report, metrics, *, quick):
+def temporal_cv(site, key, out, report, metrics, *, quick, blocks=1):
     cal, val = [1, 3, 5, 7, 9, 11], [2, 4, 6, 8, 10, 12]
-    idata, *_ = fit_site(site, key, quick=quick, months=cal, out=None)
+    idata, *_ = fit_site(site, key, quick=quick, months=cal, out=out, blocks=blocks,
+                         ckpt_name=f"ckpt_{site.name}_cv")
+    summ = convergence_summary(idata)
     post = {k: idata.posterior[k].values for k in NAMES}
     pp = {k: v.mean(0) for k, v in predict(site, post).items()}
     prior = {k: v[0] for k, v in predict(site, {k: np.asarray(getattr(site.base, k)) for k in NAMES}).items()}
     rows = []
     for label, p in (("prior", prior), ("calibrated on odd months", pp)):
         for split, months in (("calibration (odd months)", cal), ("validation (even months)", val)):
-            r = skill_rows(site, f"CV {label} | {split}", p, months=months)[0]
+            r = skill_rows(site, f"CV {label}; {split}", p, months=months)[0]
             rows.append(r)
     metrics += rows
     df = pd.DataFrame(rows)[["run", "hourly_n", "hourly_r2", "hourly_rmse", "hourly_bias", "daily_r2", "daily_rmse"]]
     report += ["## Temporal cross-validation, US-PFa 2005 (odd months calibrate, even months validate)", "",
-               _md(df), ""]
+               "NUTS on the odd months only (MAP start, 2 chains); skill of the prior and of the "
+               "posterior-mean prediction on the calibration and on the held-out months:", "",
+               _md(df), "", "Convergence of the odd-month fit:", "",
+               _md(summ.reset_index().rename(columns={"index": "parameter"})), ""]
 
 
-def hierarchical_study(sites, key, out, figs, report, metrics, *, warmup=300, samples=300):
+def _single_site_medians(out, site):
+    """Posterior medians of a finished single-site fit (``posterior_<site>.nc``) or None."""
+    import arviz as az
+    f = out / f"posterior_{site.name}.nc"
+    if not f.exists():
+        return None
+    post = az.from_netcdf(f).posterior
+    return {k: float(np.median(post[k].values)) for k in post.data_vars}, post
+
+
+def hierarchical_init(sites, pri, out):
+    """Initial values of the hierarchy from the single-site posterior medians: class means
+    mu of the transformed medians, tau = half the prior sd, z = (T(theta_s) - mu) / tau;
+    error-model parameters from the same fits. None if a single-site fit is missing."""
+    med = [_single_site_medians(out, s) for s in sites]
+    if any(m is None for m in med):
+        return None
+    vals = {}
+    for p in NAMES:
+        t = {s.name: float(pri[s.class_id][p].forward(m[0][p])) for s, m in zip(sites, med)}
+        tau = 0.5 * pri[sites[0].class_id][p].scale
+        mu = {c: float(np.mean([t[s.name] for s in sites if s.class_id == c])) for c in pri}
+        vals[f"tau_{p}"] = tau
+        vals.update({f"mu_{p}_c{c}": v for c, v in mu.items()})
+        vals[f"z_site_{p}"] = np.array([(t[s.name] - mu[s.class_id]) / tau for s in sites])
+    for s, m in zip(sites, med):
+        for suf in ("rho", "inflation"):
+            v = [x for k, x in m[0].items() if k.endswith("_" + suf)]
+            if v:
+                vals[f"obs_{s.name}_{suf}"] = min(max(v[0], 1e-3), 0.999) if suf == "rho" else v[0]
+    return vals
+
+
+def hierarchical_study(sites, key, out, figs, report, metrics, *, warmup=300, samples=100, blocks=3):
+    """Partially pooled fit of all sites (``assimilation.calibration.hierarchical``),
+    started at the single-site posterior medians; shrinkage table against the single-site
+    posteriors."""
+    from numpyro.infer import init_to_value
     hs = []
     for s in sites:
         fn, obs, em, idx = site_problem(s)
@@ -340,10 +400,12 @@ def hierarchical_study(sites, key, out, figs, report, metrics, *, warmup=300, sa
            for c in sorted({s.class_id for s in sites})}
     model = build_hierarchical_model(hs, pri)
     t0 = time.perf_counter()
-    mp = find_map(model, key)
-    from numpyro.infer import init_to_value
-    res = run_nuts(model, key, num_warmup=warmup, num_samples=samples, num_chains=2, progress_bar=False,
-                   target_accept_prob=0.9, init_strategy=init_to_value(values=mp.values),
+    init = hierarchical_init(sites, pri, out)
+    start = "single-site posterior medians"
+    if init is None:
+        init, start = find_map(model, key).values, "MAP"
+    res = run_nuts(model, key, num_warmup=warmup, num_samples=samples, num_blocks=blocks, num_chains=2,
+                   progress_bar=False, target_accept_prob=0.9, init_strategy=init_to_value(values=init),
                    checkpoint_dir=out / "ckpt_hierarchical")
     wall = time.perf_counter() - t0
     keep = [k for k in res.samples if not k.startswith(("z_site", "log_", "z_"))
@@ -351,7 +413,30 @@ def hierarchical_study(sites, key, out, figs, report, metrics, *, warmup=300, sa
     idata = to_inference_data(res.samples, diverging=res.diverging, names=keep)
     save_netcdf(idata, out / "posterior_hierarchical.nc")
     summ = convergence_summary(idata, names=[k for k in keep if k.startswith(tuple(f"{n}_" for n in NAMES))
-                                             or k.startswith("tau_")])
+                                             or k.startswith(("tau_", "mu_"))])
+    # population means in physical units and shrinkage of the site parameters
+    pop, shr = [], []
+    for p in NAMES:
+        for c in pri:
+            v = np.asarray(pri[c][p].inverse(res.samples[f"mu_{p}_c{c}"])).reshape(-1)
+            pop.append({"parameter": p, "class": c, "prior median": float(pri[c][p].inverse(pri[c][p].loc)),
+                        "population median": np.median(v), "5%": np.quantile(v, 0.05),
+                        "95%": np.quantile(v, 0.95)})
+        for s in sites:
+            h = np.asarray(res.samples[f"{p}_{s.name}"]).reshape(-1)
+            ss = _single_site_medians(out, s)
+            row = {"parameter": p, "site": s.name, "hier median": np.median(h),
+                   "hier 5%": np.quantile(h, 0.05), "hier 95%": np.quantile(h, 0.95)}
+            if ss is not None:
+                x = ss[1][p].values.reshape(-1)
+                row.update({"single median": np.median(x), "single 5%": np.quantile(x, 0.05),
+                            "single 95%": np.quantile(x, 0.95),
+                            "width ratio hier/single": (np.quantile(h, 0.95) - np.quantile(h, 0.05))
+                            / (np.quantile(x, 0.95) - np.quantile(x, 0.05))})
+            shr.append(row)
+    pop, shr = pd.DataFrame(pop), pd.DataFrame(shr)
+    pop.to_csv(out / "hierarchical_population.csv", index=False)
+    shr.to_csv(out / "hierarchical_shrinkage.csv", index=False)
     rows = []
     for s in sites:
         th = {n: res.samples[f"{n}_{s.name}"] for n in NAMES}
@@ -359,11 +444,50 @@ def hierarchical_study(sites, key, out, figs, report, metrics, *, warmup=300, sa
         for r in skill_rows(s, "hierarchical posterior mean", pp):
             rows.append(r)
     metrics += rows
+    n_draws = res.samples[keep[0]].shape[1]
     report += ["## Hierarchical calibration (per-class population means, non-centred site deviations)", "",
                f"Sites: {', '.join(f'{s.name} (class {s.class_id})' for s in sites)}. "
-               f"NUTS 2 chains x {samples} after {warmup} warm-up, target acceptance 0.9; {wall:.0f} s "
-               f"(MAP start included).", "", _md(summ.reset_index().rename(columns={"index": "parameter"})), "",
-               _md(pd.DataFrame(rows)[["site", "target", "hourly_r2", "hourly_rmse", "daily_r2", "daily_rmse"]]), ""]
+               f"NUTS 2 chains x {n_draws} draws after {warmup} warm-up, target acceptance 0.9, "
+               f"started at the {start}; {wall:.0f} s (this call; resumed runs count only their new "
+               f"blocks). {int(res.diverging.sum())} divergent transitions.", "",
+               "Population (class) medians in physical units with 90 % intervals:", "", _md(pop), "",
+               "Site parameters: hierarchical vs single-site posterior (median and 5-95 %); "
+               "width ratio < 1 = the pooled fit is tighter, medians move towards the class mean "
+               "(shrinkage):", "", _md(shr), "", "Convergence:", "",
+               _md(summ.reset_index().rename(columns={"index": "parameter"})), "",
+               "Skill of the hierarchical posterior-mean prediction:", "",
+               _md(pd.DataFrame(rows)[["site", "target", "hourly_r2", "hourly_rmse", "hourly_bias",
+                                       "daily_r2", "daily_rmse"]]), ""]
+
+
+STAGES = ("single", "cv", "hier")
+
+
+def assemble(out: Path, figs=()):
+    """Write ``REPORT.md`` and ``metrics.csv`` from the stage parts in ``out/parts``."""
+    parts = out / "parts"
+    header = ["# VPRM Bayesian calibration against flux towers", "",
+              "NumPyro NUTS on the differentiable (smooth) VPRM; priors from Mahadevan et al. (2008) "
+              "(log-normal lam/alpha/PAR0 with log-sd >= 1 for PAR0, normal beta), Gaussian likelihood with "
+              "flux-magnitude sigma from the mean diurnal course of the observations, AR(1) model error and a "
+              "learned sigma inflation. Skill: R2 = squared Pearson correlation, RMSE and bias in "
+              "umol m-2 s-1; 'hourly' = every used record (hourly or half-hourly), daily = means over "
+              "the used records of each day.", ""]
+    body, tables = [], []
+    for st in STAGES:
+        if (parts / f"{st}.md").exists():
+            body.append((parts / f"{st}.md").read_text())
+        else:
+            body.append(f"_(stage '{st}' has not been run into this folder)_\n")
+        if (parts / f"{st}.csv").exists():
+            tables.append(pd.read_csv(parts / f"{st}.csv"))
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    text = "\n".join(header) + "\n" + "\n".join(body) + "\n## Figures\n\n" + "\n".join(
+        f"![{Path(f).stem}]({f})" for f in pngs) + "\n"
+    (out / "REPORT.md").write_text(text)
+    mt = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    mt.to_csv(out / "metrics.csv", index=False)
+    return mt
 
 
 def main(argv=None):
@@ -371,40 +495,57 @@ def main(argv=None):
     ap.add_argument("--out", default="experiments/output/calibration_vprm")
     ap.add_argument("--quick", action="store_true", help="SVI on Park Falls only (< 60 s)")
     ap.add_argument("--sites", default="US-PFa,AT-Neu,FR-Pue,BE-Vie")
+    ap.add_argument("--stages", default=",".join(STAGES),
+                    help="comma list of single (single-site NUTS), cv (temporal CV at US-PFa), "
+                         "hier (hierarchical); each writes out/parts/<stage>.md/.csv, and REPORT.md + "
+                         "metrics.csv are assembled from the parts present, so stages can run separately")
+    ap.add_argument("--blocks", type=int, default=3,
+                    help="single-site and CV NUTS: blocks of 400 draws per chain (resumes checkpoints)")
+    ap.add_argument("--hier-warmup", type=int, default=300)
+    ap.add_argument("--hier-samples", type=int, default=100, help="draws per chain per block")
+    ap.add_argument("--hier-blocks", type=int, default=3)
     ap.add_argument("--no-hierarchical", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    (out / "parts").mkdir(parents=True, exist_ok=True)
     key = jax.random.PRNGKey(args.seed)
     builders = {"US-PFa": park_falls_site, "AT-Neu": at_neu_site, "FR-Pue": fr_pue_site, "BE-Vie": be_vie_site}
     wanted = ["US-PFa"] if args.quick else [s for s in args.sites.split(",") if s]
+    stages = ["single"] if args.quick else [s for s in args.stages.split(",") if s]
+    if args.no_hierarchical and "hier" in stages:
+        stages.remove("hier")
+    bad = [s for s in stages if s not in STAGES]
+    if bad:
+        raise SystemExit(f"unknown stages {bad}; choose from {STAGES}")
     sites = [builders[s]() for s in wanted]
-    figs, metrics, covs = [], [], []
-    report = ["# VPRM Bayesian calibration against flux towers", "",
-              "NumPyro NUTS on the differentiable (smooth) VPRM; priors from Mahadevan et al. (2008) "
-              "(log-normal lam/alpha/PAR0 with log-sd >= 1 for PAR0, normal beta), Gaussian likelihood with "
-              "flux-magnitude sigma from the mean diurnal course of the observations, AR(1) model error and a "
-              "learned sigma inflation. Skill: R2 = squared Pearson correlation, RMSE and bias in "
-              "umol m-2 s-1; 'hourly' = every used record (hourly or half-hourly), daily = means over "
-              "the used records of each day.", "", "## Single-site calibrations", ""]
-    for i, s in enumerate(sites):
-        _, cov = study_site(s, jax.random.fold_in(key, i), out, figs, report, metrics, quick=args.quick)
-        covs.append(cov)
-    if not args.quick:
-        temporal_cv(sites[0], jax.random.fold_in(key, 99), out, report, metrics, quick=False)
-        if not args.no_hierarchical and len(sites) >= 3:
-            hierarchical_study(sites, jax.random.fold_in(key, 7), out, figs, report, metrics)
-    mt = pd.DataFrame(metrics)
-    mt.to_csv(out / "metrics.csv", index=False)
-    pd.concat(covs).to_csv(out / "ppc_coverage.csv", index=False)
     cols = ["site", "run", "target", "hourly_n", "hourly_r2", "hourly_rmse", "hourly_bias", "daily_r2", "daily_rmse"]
-    report[report.index("## Single-site calibrations") + 1:report.index("## Single-site calibrations") + 1] = [
-        "Skill before (prior = Mahadevan 2008 class parameters) and after calibration (posterior-mean prediction):",
-        "", _md(mt[[c for c in cols if c in mt]][~mt["run"].str.startswith(("CV", "hier"))]), ""]
-    report += ["## Figures", ""] + [f"![{Path(f).stem}]({Path(f).name})" for f in figs]
-    (out / "REPORT.md").write_text("\n".join(report) + "\n")
-    print(mt[[c for c in cols if c in mt]].to_string())
+    if "single" in stages:
+        figs, metrics, covs, report = [], [], [], ["## Single-site calibrations", ""]
+        for i, s in enumerate(sites):
+            _, cov = study_site(s, jax.random.fold_in(key, i), out, figs, report, metrics, quick=args.quick,
+                                blocks=args.blocks)
+            covs.append(cov)
+        mt = pd.DataFrame(metrics)
+        pd.concat(covs).to_csv(out / "ppc_coverage.csv", index=False)
+        report[2:2] = ["Skill before (prior = Mahadevan 2008 class parameters) and after calibration "
+                       "(posterior-mean prediction):", "", _md(mt[[c for c in cols if c in mt]]), ""]
+        (out / "parts" / "single.md").write_text("\n".join(report) + "\n")
+        mt.to_csv(out / "parts" / "single.csv", index=False)
+    if "cv" in stages:
+        report, metrics = [], []
+        temporal_cv(sites[0], jax.random.fold_in(key, 99), out, report, metrics, quick=False, blocks=args.blocks)
+        (out / "parts" / "cv.md").write_text("\n".join(report) + "\n")
+        pd.DataFrame(metrics).to_csv(out / "parts" / "cv.csv", index=False)
+    if "hier" in stages and len(sites) >= 3:
+        report, metrics = [], []
+        hierarchical_study(sites, jax.random.fold_in(key, 7), out, [], report, metrics,
+                           warmup=args.hier_warmup, samples=args.hier_samples, blocks=args.hier_blocks)
+        (out / "parts" / "hier.md").write_text("\n".join(report) + "\n")
+        pd.DataFrame(metrics).to_csv(out / "parts" / "hier.csv", index=False)
+    mt = assemble(out)
+    if len(mt):
+        print(mt[[c for c in cols if c in mt]].to_string())
     return mt
 
 

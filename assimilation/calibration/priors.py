@@ -146,7 +146,7 @@ def priors_from_table(table: pd.DataFrame, class_id: int | None = None, names=No
         sd = max(sd * widen, floors.get(n, 0.0))
         out[n] = ParamPrior(name=n, transform=kind, loc=loc, scale=sd,
                             lower=float(r.get("lower", -np.inf)), upper=float(r.get("upper", np.inf)),
-                            units=str(r.get("units", "")), citation=str(r.get("citation", "")))
+                            units=str(r.get("units", r.get("unit", ""))), citation=str(r.get("citation", "")))
     return out
 
 
