@@ -63,16 +63,12 @@ from experiments.metrics import skill  # noqa: E402
 from process_models import coupled  # noqa: E402
 from process_models.bmi._forcing import fill_gaps  # noqa: E402
 from process_models.io import data_path, read_diive_parquet, read_europe_fluxdata  # noqa: E402
+from experiments.coupled_study import SITES as _STUDY_SITES  # noqa: E402
 
 NAMES = ("leaf.vcmax25", "leaf.g1", "carbon.sla", "carbon.growth_resp_frac", "carbon.rm_root",
          "roots.psi_close")
-SITES = {
-    "CH-Dav": dict(lat=46.8153, lon=9.8559, pft="ENF", soil="loam",
-                   file=("ch-dav_2013-2022_diive",
-                         "exampledata_PARQUET_CH-DAV_FP2022.5_2013-2022_ID20230206154316_30MIN.parquet")),
-    "FR-Hes": dict(lat=48.6742, lon=7.0656, pft="DBF", soil="loam",
-                   file=("fr-hes_2016_europe-fluxdata", "FR-Hes_europe-fluxdata_2016.txt.gz")),
-}
+SITES = {k: _STUDY_SITES[k] for k in ("CH-Dav", "FR-Hes")}
+"""Site metadata (coordinates, PFT, soil, data file), shared with the coupled-model study."""
 DRIVERS = ("air_temperature", "vpd", "shortwave_in", "precipitation", "air_pressure",
            "wind_speed", "co2")
 # discrepancy-sigma priors: LogNormal(log m, 1) (umol m-2 s-1 for NEE, W m-2 for LE) [E]
