@@ -69,6 +69,7 @@ from jax.flatten_util import ravel_pytree  # noqa: E402
 
 from assimilation.ensemble import ETKF, apply_transform, member_ok, obs_space  # noqa: E402
 from assimilation.ensemble import replace_failed_members, rtps  # noqa: E402
+from assimilation.observations.synthetic import FLUX_ERROR_MODELS  # noqa: E402
 from experiments.metrics import skill  # noqa: E402
 from process_models import coupled  # noqa: E402
 from process_models.bmi._forcing import fill_gaps  # noqa: E402
@@ -108,8 +109,9 @@ class Member(NamedTuple):
 def richardson_sigma(nee):
     """Half-hourly NEE random-error sd (umol m-2 s-1), forests (Richardson et al. 2006,
     AFM 136:1-18): 0.62 + 0.63 F for F > 0, 1.42 - 0.19 F for F < 0."""
+    c = FLUX_ERROR_MODELS["richardson2006_forest"]
     nee = np.asarray(nee, float)
-    return np.where(nee > 0, 0.62 + 0.63 * nee, 1.42 - 0.19 * nee)
+    return np.where(nee > 0, c["a_pos"] + c["b_pos"] * nee, c["a_neg"] + c["b_neg"] * np.abs(nee))
 
 
 def apply_multipliers(params, log_mult):

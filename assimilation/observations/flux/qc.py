@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from process_models.coupled.radiation import cos_solar_zenith
 from process_models.units import FILL_VALUES, DataValidationError
 
 __all__ = ["select_valid", "is_night", "despike_mad", "solar_elevation_sin"]
@@ -96,19 +97,14 @@ def despike_mad(values, rg, *, steps_per_day: int = 48, window_days: int = 15,
 
 def solar_elevation_sin(time, latitude: float, longitude: float, utc_offset_hours: float,
                         step_seconds: float = 1800.0):
-    """Sine of the solar elevation at the middle of each record (simple astronomical
-    formulas: declination and equation of time after Spencer 1971). ``time`` is the
-    interval start in local standard time (UTC + ``utc_offset_hours``); latitude and
-    longitude in degrees (east positive). Potential radiation is zero where <= 0."""
-    t = np.asarray(time, dtype="datetime64[s]") + np.timedelta64(int(step_seconds / 2), "s")
-    doy = (t - t.astype("datetime64[Y]")).astype("timedelta64[s]").astype(float) / 86400.0
-    g = 2 * np.pi * doy / 365.0
-    decl = (0.006918 - 0.399912 * np.cos(g) + 0.070257 * np.sin(g) - 0.006758 * np.cos(2 * g)
-            + 0.000907 * np.sin(2 * g) - 0.002697 * np.cos(3 * g) + 0.00148 * np.sin(3 * g))
-    eot_min = 229.18 * (0.000075 + 0.001868 * np.cos(g) - 0.032077 * np.sin(g)
-                        - 0.014615 * np.cos(2 * g) - 0.040849 * np.sin(2 * g))
-    hours_utc = (doy % 1.0) * 24.0 - utc_offset_hours
-    solar_time = hours_utc + longitude / 15.0 + eot_min / 60.0
-    ha = np.deg2rad(15.0 * (solar_time - 12.0))
-    lat = np.deg2rad(latitude)
-    return np.sin(lat) * np.sin(decl) + np.cos(lat) * np.cos(decl) * np.cos(ha)
+    """Sine of the solar elevation at the middle of each record (= cos of the solar zenith,
+    Spencer 1971 declination and equation of time, via
+    :func:`process_models.coupled.radiation.cos_solar_zenith`). ``time`` is the interval
+    start in local standard time (UTC + ``utc_offset_hours``); latitude and longitude in
+    degrees (east positive). Potential radiation is zero where <= 0."""
+    t = (np.asarray(time, dtype="datetime64[s]") + np.timedelta64(int(step_seconds / 2), "s")
+         - np.timedelta64(int(round(utc_offset_hours * 3600)), "s"))
+    day = t.astype("datetime64[D]")
+    day_of_year = (day - t.astype("datetime64[Y]").astype("datetime64[D]")).astype(float) + 1.0
+    hour_utc = (t - day).astype("timedelta64[s]").astype(float) / 3600.0
+    return np.asarray(cos_solar_zenith(day_of_year, hour_utc, latitude, longitude))
