@@ -63,9 +63,10 @@ from .params import (DEFAULT_LAYERS, OUTPUT_UNITS, CarbonParams, CarbonPools, Co
 from .tables import (get_parameter, load_parameters, parameter_table, pfts, set_parameters,
                      soil_textures)
 from .xarray_api import forcing_from_dataset, outputs_to_dataset, run
+from .interface import CoupledModel  # noqa: E402  (after .tables: no import circle)
 
 __all__ = [
-    "CanopyFluxes", "CanopyParams", "CarbonParams", "CarbonPools", "CoupledForcing",
+    "CanopyFluxes", "CanopyParams", "CoupledModel", "CarbonParams", "CarbonPools", "CoupledForcing",
     "CoupledOutputs", "CoupledParams", "CoupledState", "DEFAULT_LAYERS", "LeafParams",
     "OUTPUT_UNITS", "RootParams", "SoilParams", "canopy_fluxes", "check_forcing", "complete_state",
     "forcing_from_dataset", "get_parameter", "initial_state", "load_parameters",

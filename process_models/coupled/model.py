@@ -76,9 +76,18 @@ def relative_water_topsoil(theta, params: CoupledParams):
     return jnp.clip(jnp.sum(w * rel, axis=-1), 0.0, 1.0)
 
 
-def step(state: CoupledState, forcing_t: CoupledForcing, params: CoupledParams):
+def step(state: CoupledState, forcing_t: CoupledForcing, params: CoupledParams, *,
+         canopy=canopy_fluxes):
     """One time step ``(state, forcing_t, params) -> (state, outputs_t)`` (scalars per
-    site; ``forcing_t`` fields are scalars, ``dt_seconds`` static)."""
+    site; ``forcing_t`` fields are scalars, ``dt_seconds`` static).
+
+    ``canopy`` is the canopy-flux function, called as
+    ``canopy(leaf_params, canopy_params, shortwave_in=..., cos_zenith=..., air_temperature=...,
+    vpd=..., co2=..., air_pressure=..., wind_speed=..., lai=..., water_stress=...)`` and
+    returning :class:`~process_models.coupled.canopy.CanopyFluxes`; default the two-big-leaf
+    :func:`~process_models.coupled.canopy.canopy_fluxes`. A surrogate canopy (the hybrid
+    emulator) is passed here; everything else in the step stays the process model's own.
+    """
     dt = forcing_t.dt_seconds
     soil, roots, carbon = params.soil, params.roots, params.carbon
     f = forcing_t
@@ -99,7 +108,7 @@ def step(state: CoupledState, forcing_t: CoupledForcing, params: CoupledParams):
     # 1-3: stress, leaf area, canopy (Vcmax x beta_t x f_S)
     beta_t, weights = water_stress_factor(theta, soil, roots, params.layer_thickness)
     lai = leaf_area_index(state.carbon, carbon) if f.lai is None else f.lai
-    cf = canopy_fluxes(params.leaf, cp, shortwave_in=f.shortwave_in,
+    cf = canopy(params.leaf, cp, shortwave_in=f.shortwave_in,
                        cos_zenith=f.cos_zenith, air_temperature=f.air_temperature, vpd=f.vpd,
                        co2=f.co2, air_pressure=f.air_pressure, wind_speed=f.wind_speed,
                        lai=lai, water_stress=beta_t * f_cold)
@@ -241,10 +250,10 @@ CHECKPOINT_POLICIES = {
 
 
 @partial(jax.jit, static_argnames=("checkpoint_every", "return_state", "checkpoint_policy",
-                                   "unroll"))
+                                   "unroll", "canopy"))
 def simulate(params: CoupledParams, forcing: CoupledForcing, initial_state=None,
              checkpoint_every=None, return_state: bool = False, checkpoint_policy=None,
-             unroll: int = 1):
+             unroll: int = 1, canopy=canopy_fluxes):
     """Run the model over the leading (time) axis of ``forcing`` with ``lax.scan``.
 
     Parameters
@@ -258,6 +267,8 @@ def simulate(params: CoupledParams, forcing: CoupledForcing, initial_state=None,
     checkpoint_policy : key of :data:`CHECKPOINT_POLICIES` (static): what ``jax.checkpoint``
         may keep of each chunk for reverse mode (None: JAX default, recompute everything).
     unroll : ``lax.scan`` unroll of the inner (per-step) scan (static).
+    canopy : canopy-flux function passed to :func:`step` (static; default the
+        two-big-leaf :func:`~process_models.coupled.canopy.canopy_fluxes`).
 
     Returns
     -------
@@ -266,7 +277,7 @@ def simulate(params: CoupledParams, forcing: CoupledForcing, initial_state=None,
     check_forcing(forcing)
     state = _initial_state(params, forcing) if initial_state is None else initial_state
     state = complete_state(state)
-    body = lambda s, x: step(s, x, params)
+    body = lambda s, x: step(s, x, params, canopy=canopy)
     n_steps = forcing.n_steps
     chunk = _steps_per_day(forcing) if checkpoint_every is None else int(checkpoint_every)
     if chunk <= 0 or chunk >= n_steps:

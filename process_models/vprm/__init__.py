@@ -15,3 +15,6 @@ __all__ = [
 from .xarray_api import prepare_forcing, run  # noqa: E402
 
 __all__ += ["prepare_forcing", "run"]
+from .interface import VPRMModel  # noqa: E402
+
+__all__ += ["VPRMModel"]
