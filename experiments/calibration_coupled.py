@@ -7,7 +7,7 @@ Design
   precipitation summed; gaps filled as in ``experiments.coupled_study``), LAI from the leaf
   carbon pool, default initial state (field capacity, steady-state pools).
 * Calibrated parameters (6, priors from ``coupled.parameter_table``, log-normal / normal truncated
-  to the table bounds, :class:`assimilation.calibration_coupled.CoupledSubset`):
+  to the table bounds, :class:`assimilation.calibration.ParameterSubset`):
   ``leaf.vcmax25`` (GPP magnitude), ``leaf.g1`` (Medlyn slope: transpiration / LE),
   ``carbon.sla`` (LAI per leaf carbon), ``carbon.growth_resp_frac`` and ``carbon.rm_root``
   (autotrophic respiration), ``roots.psi_close`` (soil-water stress, the drought parameter).
@@ -24,7 +24,7 @@ Design
   close to maximum likelihood (Lasslop et al. 2008); the discrepancy term stands in for the
   autocorrelated model error that dominates at daily scale (Kountouris et al. 2015).
 * Inference: MAP by L-BFGS-B (SciPy) on the jitted value-and-gradient of the log posterior in
-  the unconstrained space of ``CoupledSubset``; posterior by a **Laplace approximation** at
+  the unconstrained space of ``ParameterSubset``; posterior by a **Laplace approximation** at
   the MAP (Hessian by central differences of the exact gradient). NUTS is not affordable:
   one gradient of five hourly years costs ~6 s on the shared 2-core CPU, so 1000 NUTS
   iterations x ~15 leapfrog steps would take > 1 day. MAP and Laplace results are
@@ -58,7 +58,7 @@ import jax.numpy as jnp  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 
 from assimilation.calibration import fit_flux_error_model  # noqa: E402
-from assimilation.calibration_coupled import CoupledSubset  # noqa: E402
+from assimilation.calibration import ParameterSubset  # noqa: E402
 from experiments.metrics import skill  # noqa: E402
 from process_models import coupled  # noqa: E402
 from process_models.bmi._forcing import fill_gaps  # noqa: E402
@@ -163,7 +163,7 @@ class Problem:
     """Jitted log posterior of x = [s (P unconstrained params), log sigma_disc_nee,
     log sigma_disc_le] for one calibration window."""
 
-    def __init__(self, sub: CoupledSubset, base, forcing, op, *, use_le: bool = True):
+    def __init__(self, sub: ParameterSubset, base, forcing, op, *, use_le: bool = True):
         self.sub, self.base, self.forcing = sub, base, forcing
         d = {k: jnp.asarray(v) for k, v in op.items() if k not in ("days", "n_days")}
         n_days, P = op["n_days"], sub.size
@@ -286,7 +286,7 @@ def metrics_rows(site, period, label, model: dict, hourly: pd.DataFrame, mask=No
 def calibrate_site(site, ds_cal, ds_val, *, label_cal, label_val, out: Path, quick: bool,
                    fresh: bool, maxiter: int, n_draws: int, log):
     s = SITES[site]
-    sub = CoupledSubset.from_table(s["pft"], NAMES, soil_texture=s["soil"])
+    sub = ParameterSubset.from_model(coupled.CoupledModel(s["pft"], s["soil"]), NAMES)
     base = coupled.load_parameters(s["pft"], s["soil"])
     f_cal, h_cal, notes, err = hourly_site(ds_cal, site)
     f_val, h_val, notes_v, _ = hourly_site(ds_val, site)

@@ -1,4 +1,4 @@
-"""Tests of assimilation.calibration_coupled.CoupledSubset (bounded-unconstrained mapping of a
+"""Tests of assimilation.calibration.ParameterSubset (bounded-unconstrained mapping of a
 named subset of the coupled model's nested parameters)."""
 import jax
 import jax.numpy as jnp
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from assimilation.calibration_coupled import CoupledSubset
+from assimilation.calibration import ParameterSubset
+from process_models.coupled import CoupledModel
 from process_models import coupled
 from process_models.units import DataValidationError
 
@@ -15,7 +16,7 @@ NAMES = ["leaf.vcmax25", "leaf.g1", "carbon.growth_resp_frac", "roots.psi_close"
 
 @pytest.fixture(scope="module")
 def sub():
-    return CoupledSubset.from_table("ENF", NAMES, soil_texture="loam")
+    return ParameterSubset.from_model(CoupledModel("ENF", "loam"), NAMES)
 
 
 def test_priors_and_bounds_from_table(sub):
@@ -74,6 +75,6 @@ def test_prior_draws_seeded(sub):
 
 def test_bad_names_and_priors_raise():
     with pytest.raises(DataValidationError, match="unknown parameter"):
-        CoupledSubset.from_table("ENF", ["leaf.nope"])
+        ParameterSubset.from_model(CoupledModel("ENF"), ["leaf.nope"])
     with pytest.raises(DataValidationError, match="not LogNormal/Normal"):
-        CoupledSubset.from_table("ENF", ["leaf.theta_j"])          # Uniform prior
+        ParameterSubset.from_model(CoupledModel("ENF"), ["leaf.theta_j"])          # Uniform prior

@@ -11,7 +11,8 @@ Pieces (one concept per module):
 * :mod:`hierarchical` -- per-class population parameters, non-centred site deviations;
 * :mod:`diagnostics` -- InferenceData/NetCDF, R-hat/ESS/divergences, stratified PPC, figures;
 * :mod:`sbc` -- simulation-based calibration (Talts et al. 2018);
-* :mod:`emulated` -- sample on a surrogate, importance-reweight against the process model.
+* :mod:`emulated` -- sample on a surrogate, importance-reweight against the process model;
+* :mod:`subset` -- a named, bounded subset of any model's parameters (unconstrained map, prior).
 
 See ``README.md`` in this folder for the equations and a worked example.
 """
@@ -25,10 +26,11 @@ from .hierarchical import HierSite, build_hierarchical_model
 from .inference import (MAPFit, NUTSResult, SVIFit, find_map, run_nuts, run_svi,
                         unconstrained_potential)
 from .priors import ParamPrior, parse_prior, prior_table, priors_from_table
+from .subset import ParameterSubset
 
 __all__ = [
     "ErrorModel", "FluxLikelihood", "FluxObservations", "HierSite", "MAPFit", "NUTSResult",
-    "ParamPrior", "SVIFit", "build_hierarchical_model", "build_model", "converged",
+    "ParamPrior", "ParameterSubset", "SVIFit", "build_hierarchical_model", "build_model", "converged",
     "convergence_summary", "expected_flux", "find_map", "fit_flux_error_model", "flux_sigma",
     "interface_model_fn", "output", "parse_prior", "plot_pairs", "plot_predictive",
     "plot_traces", "ppc_coverage", "predictive_draws", "prior_table", "priors_from_table",

@@ -57,8 +57,11 @@ class VPRMModel:
         t = _parameter_table(self.table)
         if self.classes is not None:
             t = t[t["class_id"].isin(self.classes)]
+        # a log-normal prior needs a positive lower bound (alpha's box starts at 0)
+        log = t["prior"].str.startswith("LogNormal")
         t = t.assign(name=[f"{n}[{c}]" for n, c in zip(t["name"], t["class_id"])],
-                     unit=t["units"], default=t["value"])
+                     unit=t["units"], default=t["value"],
+                     lower=t["lower"].where(~log | (t["lower"] > 0), 1e-6))
         cols = ["name", "unit", "default", "lower", "upper", "prior", "citation",
                 "class_id", "class_name"]
         return check_parameter_table(t[cols].reset_index(drop=True), "VPRMModel")

@@ -1,10 +1,9 @@
-"""Calibrate a named subset of the coupled model's parameters (nested ``CoupledParams``).
+"""Calibrate a named subset of any model's parameters, through the model interface.
 
-The coupled model (:mod:`process_models.coupled`) has ~80 parameters in a nested pytree
-(``leaf``, ``canopy``, ``soil``, ``roots``, ``carbon``). A calibration touches a few of them,
-addressed by the dotted names of :func:`process_models.coupled.parameter_table`
-(``"leaf.vcmax25"``, ``"roots.psi_close"`` ...). This module maps an unconstrained real
-vector ``s`` to those parameters and back:
+A model (:class:`process_models.interface.Model`: VPRM, the coupled model, a surrogate) has
+a parameter table with dotted names (``"leaf.vcmax25"``, ``"lam[7]"``), units, defaults,
+bounds and priors. A calibration or an augmented-state filter touches a few of them. This
+module maps an unconstrained real vector ``s`` to those parameters and back:
 
     t_i = lo_i + (hi_i - lo_i) * sigmoid(s_i)          (transformed space, inside the box)
     theta_i = exp(t_i)  (log-normal prior)   or   t_i  (normal prior)
@@ -17,14 +16,18 @@ the bounds (:func:`assimilation.calibration.priors_from_table`), so
 
 (the truncation constant does not depend on ``s``). A Gaussian (Laplace) approximation in
 ``s`` space therefore always maps to parameters inside their bounds.
+applies multiplicative factors (:meth:`ParameterSubset.apply_log_factors`) ``theta_i = base_i exp(m_i)`` (log-multipliers, the usual
+augmented-state parameters of ensemble filters).
 
 Usage::
 
-    from assimilation.calibration_coupled import CoupledSubset
-    sub = CoupledSubset.from_table("ENF", ["leaf.vcmax25", "leaf.g1"], soil_texture="loam")
+    from process_models.coupled import CoupledModel
+    from assimilation.calibration import ParameterSubset
+    model = CoupledModel("ENF", "loam")
+    sub = ParameterSubset.from_model(model, ["leaf.vcmax25", "leaf.g1"])
     s0 = sub.to_unconstrained(sub.defaults)          # (2,) array
-    params = sub.apply(base_params, s0)               # CoupledParams with the two replaced
-    lp = sub.log_prior(s0)                            # prior log density in s space
+    params = sub.apply(model.default_params(), s0)   # parameters with the two replaced
+    lp = sub.log_prior(s0)                           # prior log density in s space
 """
 from __future__ import annotations
 
@@ -36,16 +39,17 @@ import numpy as np
 
 from process_models.units import DataValidationError
 
-__all__ = ["CoupledSubset"]
+__all__ = ["ParameterSubset"]
 
 
 @dataclass(frozen=True)
-class CoupledSubset:
-    """A calibrated subset of coupled-model parameters (static metadata, NumPy arrays).
+class ParameterSubset:
+    """A calibrated subset of a model's parameters (static metadata, NumPy arrays).
 
     Attributes
     ----------
-    names : dotted parameter names (``group.field``).
+    names : dotted parameter names of the model's parameter table.
+    model : the model (its ``set_parameters`` / ``get_parameter`` address the names).
     transform : per name, "log" or "identity" (from the prior family).
     loc, scale : prior mean and sd in transformed space.
     lower, upper : physical bounds from the parameter table.
@@ -54,6 +58,7 @@ class CoupledSubset:
     """
 
     names: tuple
+    model: object
     transform: tuple
     loc: np.ndarray
     scale: np.ndarray
@@ -63,23 +68,20 @@ class CoupledSubset:
     units: tuple
 
     @classmethod
-    def from_table(cls, pft: str, names, *, soil_texture: str = "loam", widen: float = 1.0,
-                   table=None) -> "CoupledSubset":
-        """Priors and bounds of ``names`` from :func:`process_models.coupled.parameter_table`.
+    def from_model(cls, model, names, *, widen: float = 1.0, table=None) -> "ParameterSubset":
+        """Priors and bounds of ``names`` from ``model.parameter_table()`` (or ``table``).
 
         Raises DataValidationError for unknown names, unparsable priors (e.g. ``Uniform``)
         or a default outside its bounds.
         """
-        from process_models.coupled import parameter_table
-
-        from .calibration.priors import parse_prior
-        tab = parameter_table(pft, soil_texture) if table is None else table
+        from .priors import parse_prior
+        tab = model.parameter_table() if table is None else table
         tab = tab.set_index("name")
         rows = dict(transform=[], loc=[], scale=[], lower=[], upper=[], defaults=[], units=[])
         for n in names:
             if n not in tab.index:
                 raise DataValidationError(f"unknown parameter {n!r}.", source="parameter_table",
-                                          variable=n, fix="use a dotted name of parameter_table(pft).")
+                                          variable=n, fix="use a name of the model's parameter_table().")
             r = tab.loc[n]
             try:
                 kind, loc, sd = parse_prior(r["prior"])
@@ -100,7 +102,7 @@ class CoupledSubset:
             rows["defaults"].append(d)
             rows["units"].append(str(r.get("unit", "")))
         a = lambda k: np.asarray(rows[k], float)
-        return cls(names=tuple(names), transform=tuple(rows["transform"]), loc=a("loc"),
+        return cls(names=tuple(names), model=model, transform=tuple(rows["transform"]), loc=a("loc"),
                    scale=a("scale"), lower=a("lower"), upper=a("upper"),
                    defaults=a("defaults"), units=tuple(rows["units"]))
 
@@ -151,13 +153,22 @@ class CoupledSubset:
         return {n: theta[..., i] for i, n in enumerate(self.names)}
 
     def apply(self, params, s):
-        """``params`` (CoupledParams) with the subset set from the unconstrained ``s``."""
-        from process_models.coupled import set_parameters
-        return set_parameters(params, self.as_dict(self.to_physical(s)))
+        """``params`` with the subset set from the unconstrained ``s`` (..., P)."""
+        return self.model.set_parameters(params, self.as_dict(self.to_physical(s)))
 
     def apply_physical(self, params, theta):
-        from process_models.coupled import set_parameters
-        return set_parameters(params, self.as_dict(theta))
+        """``params`` with the subset set to the physical values ``theta`` (..., P)."""
+        return self.model.set_parameters(params, self.as_dict(theta))
+
+    def values(self, params) -> jax.Array:
+        """Physical values (P,) of the subset in ``params``."""
+        return jnp.stack([jnp.asarray(self.model.get_parameter(params, n)) for n in self.names], -1)
+
+    def apply_log_factors(self, params, log_factors):
+        """``params`` with ``theta_i = base_i * exp(log_factors_i)`` (log-multipliers (..., P)
+        on the values in ``params``; no bounds are applied)."""
+        base = self.values(params)
+        return self.apply_physical(params, base * jnp.exp(jnp.asarray(log_factors)))
 
     def prior_draws(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """(n, P) physical draws from the truncated prior."""
