@@ -22,6 +22,9 @@ read_modis_lai_fapar_ornl   MCD15A2H ORNL long-format subset    AT-Neu 5x5 px 20
 read_ismn_stm               ISMN CEOP separate files (.stm)     FR-Aqui fraye 2013-2020
 read_bigleaf_month          bigleaf FLUXNET2015 month CSV       AT-Neu Jul 2010 (+2)
 =========================== =================================== ==========================
+
+Forcing builders: :func:`vprm_site_forcing` (VPRM forcing at a tower from a tower + satellite
+pair) and :func:`park_falls_vprm_forcing` (US-PFa 2005).
 """
 from ._common import data_path
 from ._bigleaf import read_bigleaf_month
@@ -35,10 +38,12 @@ from .modis import read_mod09a1
 from .park_falls import read_park_falls, read_vprm_parameter_tables
 from .pyrealm import read_pyrealm_merged
 from .reddyproc import read_reddyproc_text
+from .site_forcing import park_falls_vprm_forcing, satellite_index, vprm_site_forcing
 
 __all__ = [
     "data_path", "read_diive_parquet", "read_europe_fluxdata", "interpolate_to_grid",
     "read_era5_single_levels", "read_fluxnet2015", "read_mod09a1", "read_park_falls",
     "read_vprm_parameter_tables", "read_pyrealm_merged", "read_reddyproc_text",
     "read_bigleaf_month", "read_ismn_stm", "read_ismn_static_variables", "read_modis_sites_mod13a1", "read_modis_lai_fapar_ornl",
+    "vprm_site_forcing", "park_falls_vprm_forcing", "satellite_index",
 ]
