@@ -17,7 +17,7 @@ networks    PointwiseEmulator (VPRM: GPP = lam PAR/(1 + PAR/PAR0) softplus(z) >=
 train       AdamW + warm-up/cosine, streamed minibatches, early stopping, Orbax
             checkpoints with bit-exact resume, CSV metrics, data parallel over devices
             (fit, train_vprm, train_step_emulator, rollout_loss).
-surrogate   VPRMSurrogate.simulate(params, forcing, options=None) -> VPRMOutputs (drop-in
+surrogate   VPRMSurrogate.simulate(params, forcing) -> VPRMOutputs (the model interface; drop-in
             for process_models.vprm.simulate); StepSurrogate (initial_state / step /
             simulate); save/load as config.json + weights.npz (no pickle).
 evaluate    R2/RMSE/bias, parameter-gradient agreement (cosine, relative error), timing,

@@ -1,6 +1,7 @@
 """Trained emulators behind the process models' call.
 
-:class:`VPRMSurrogate` answers ``simulate(params, forcing, options=None) ->
+:class:`VPRMSurrogate` implements the model interface
+(:class:`process_models.interface.Model`) and answers ``simulate(params, forcing) ->
 VPRMOutputs`` with the same :class:`~process_models.vprm.VPRMParams` and
 :class:`~process_models.vprm.VPRMForcing` pytrees as
 :func:`process_models.vprm.simulate` (any leading shape, class fractions summed over
@@ -107,11 +108,37 @@ class VPRMSurrogate:
         if options.pyvprm_compat:
             raise ValueError("VPRMSurrogate emulates the clipped (pyvprm_compat=False) model.")
 
-    def simulate(self, params, forcing, options=None):
+    # --- the one model interface (process_models.interface.Model): parameters are those
+    # of the emulated VPRM, so priors, bounds and names come from its table
+    output_units = {"gpp": "umol m-2 s-1", "reco": "umol m-2 s-1", "nee": "umol m-2 s-1"}
+
+    @property
+    def process_model(self):
+        """The emulated process model (:class:`process_models.vprm.VPRMModel`, table and
+        classes from ``config['table']`` / ``config['classes']`` when set)."""
+        from process_models.vprm import VPRMModel
+        classes = self.config.get("classes")
+        return VPRMModel(table=self.config.get("table", "pyvprm_modis"),
+                         classes=None if classes is None else tuple(classes))
+
+    def parameter_table(self):
+        return self.process_model.parameter_table()
+
+    def default_params(self, dtype=None):
+        return self.process_model.default_params(dtype)
+
+    def get_parameter(self, params, name: str):
+        return self.process_model.get_parameter(params, name)
+
+    def set_parameters(self, params, values):
+        return self.process_model.set_parameters(params, values)
+
+    def simulate(self, params, forcing, initial_state=None, *, options=None):
         """GPP, Reco, NEE (umol m-2 s-1) of shape ``S`` (the broadcast of the forcing
         fields and the class-fraction prefix), like :func:`process_models.vprm.simulate`.
-        ``options`` is checked for variants the emulator does not cover (the smooth
-        or exact switch setting itself is fixed at training: ``config['options']``)."""
+        ``initial_state`` is accepted for the model interface and ignored (VPRM has no
+        state). ``options`` is checked for variants the emulator does not cover (the
+        smooth or exact switch setting itself is fixed at training: ``config['options']``)."""
         from process_models.vprm import VPRMOutputs
 
         self._check_options(options)
@@ -141,8 +168,9 @@ class VPRMSurrogate:
         """VPRM is stateless: the empty tuple."""
         return ()
 
-    def step(self, state, forcing_t, params, options=None):
-        return state, self.simulate(params, forcing_t, options)
+    def step(self, state, forcing_t, params, *, options=None):
+        """``(state, forcing_t, params) -> (state, VPRMOutputs)`` (stateless)."""
+        return state, self.simulate(params, forcing_t, options=options)
 
     def save(self, directory):
         """Write ``config.json`` and ``weights.npz`` into ``directory``."""

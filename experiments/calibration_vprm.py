@@ -60,7 +60,7 @@ from assimilation.calibration import (ErrorModel, FluxObservations, build_model,
                                       save_netcdf, to_inference_data)
 from assimilation.calibration.hierarchical import HierSite, build_hierarchical_model  # noqa: E402
 from experiments.metrics import daily_means, skill  # noqa: E402
-from process_models.io import (data_path, read_bigleaf_month, read_modis_sites_mod13a1,  # noqa: E402
+from process_models.io import (data_path, park_falls_vprm_forcing, read_bigleaf_month, read_modis_sites_mod13a1,  # noqa: E402
                                read_park_falls, read_pyrealm_merged)
 from process_models.satellite import interpolate_to_times, lswi, yearly_statistics  # noqa: E402
 from process_models.vprm import (VPRMForcing, VPRMOptions, load_parameters,  # noqa: E402
@@ -107,21 +107,11 @@ def _days(times, ref):
 
 def park_falls_site() -> Site:
     """US-PFa 2005 hourly (inputs as in experiments.vprm_first_study)."""
-    d = read_park_falls()
-    tower = d["tower"]
-    sat = d["evi"]["evi"].to_series()
-    refl = d["reflectance"].to_dataframe()
-    lsw = pd.Series(np.asarray(lswi(refl["nir"].values, refl["swir"].values)), index=refl.index)
-    hours = _days(tower.time.values, "2005-01-01")
-    evi_h = np.asarray(interpolate_to_times(sat.values[:, None], _days(sat.index, "2005-01-01"), hours).values[:, 0])
-    lswi_h = np.asarray(interpolate_to_times(lsw.values[:, None], _days(lsw.index, "2005-01-01"), hours).values[:, 0])
-    grid = np.arange(0, 365, 8.0)
-    e8 = interpolate_to_times(sat.values[:, None], _days(sat.index, "2005-01-01"), grid).values
-    l8 = interpolate_to_times(lsw.values[:, None], _days(lsw.index, "2005-01-01"), grid).values
-    stats = {k: float(v[0]) for k, v in yearly_statistics(e8, l8).items()}
+    tower = read_park_falls()["tower"]
+    forcing = park_falls_vprm_forcing()
     nee = tower.nee.values
     fit = fit_flux_error_model(nee, tower.ppfd_in.values, tower.air_temperature.values, steps_per_day=24)
-    return Site("US-PFa", 3, _forcing(tower.air_temperature.values, tower.ppfd_in.values, evi_h, lswi_h, stats),
+    return Site("US-PFa", 3, forcing,
                 tower.time.values, nee, "nee", VPRMOptions(mode="smooth"),
                 (fit["a"], fit["b_pos"], fit["b_neg"]),
                 f"24-h paired differences ({fit['n_pairs']} pairs)", 24,

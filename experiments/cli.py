@@ -48,7 +48,7 @@ class CLIError(Exception):
 def _version() -> str:
     try:
         from importlib.metadata import version
-        return version("ecoflux")
+        return version("ecoflux-jax")
     except Exception:  # pragma: no cover - not installed
         return "0.1.0"
 

@@ -90,7 +90,7 @@ def test_surrogate_jit_vmap_grad_and_save_load(tmp_path):
     back = VPRMSurrogate.load(tmp_path / "s")
     np.testing.assert_array_equal(np.asarray(back.simulate(params, f).nee), np.asarray(sur.simulate(params, f).nee))
     with pytest.raises(ValueError, match="respiration"):
-        sur.simulate(params, f, VPRMOptions(respiration="gourdji"))
+        sur.simulate(params, f, options=VPRMOptions(respiration="gourdji"))
 
 
 def test_step_emulator_bounds_and_identity():
