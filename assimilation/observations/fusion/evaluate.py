@@ -6,12 +6,16 @@ the sensor noise). A well-calibrated method covers about 90 %.
 """
 from __future__ import annotations
 
+import time
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
-from .methods import METHODS, fuse_arrays
+from .methods import METHODS, FusionResult, fuse_arrays
 
-__all__ = ["withhold", "score", "evaluate_methods", "Z90"]
+__all__ = ["withhold", "score", "evaluate_methods", "withheld_evaluation", "WithheldEvaluation",
+           "fitted_parameter_table", "Z90"]
 
 Z90 = 1.6448536269514722
 """Standard-normal 95 % quantile: the 90 % central interval is mean +- Z90 sd."""
@@ -67,32 +71,81 @@ def score(y, test, obs_mean, obs_sd) -> dict:
     return out
 
 
-def evaluate_methods(y, mask, methods=METHODS, *, fraction: float = 0.25, modes=("random", "block"),
-                     block_days=(30, 60), seed: int = 0, method_options: dict | None = None,
-                     sensor_names=None, progress=None) -> pd.DataFrame:
-    """Withhold, fill with each method, score; one row per (mode, method, sensor|'all').
+class WithheldEvaluation(NamedTuple):
+    """Result of :func:`withheld_evaluation`."""
 
-    ``method_options``: per-method keyword arguments for :func:`.methods.fuse_arrays`
-    (e.g. ``{"kalman": {"kind": "damped", "climatology": "harmonic"}}``).
+    table: pd.DataFrame
+    """One row per (mode, method, sensor or 'all'): n, rmse, bias, mae, coverage90,
+    width90 (index units; coverage 1), withheld_share (1), seconds (wall time of the fill)."""
+    fits: dict
+    """``{(mode, method): FitResult}`` of the methods that fit parameters (Kalman)."""
+    results: dict
+    """``{(mode, method): (FusionResult, train mask, test mask)}`` for figures."""
+
+
+def withheld_evaluation(y, mask, methods=METHODS, *, fraction: float = 0.25,
+                        modes=("random", "block"), block_days=(30, 60), seed: int = 0,
+                        method_options: dict | None = None, sensor_names=None,
+                        progress=None) -> WithheldEvaluation:
+    """Withhold observations (:func:`withhold`), fill with each method
+    (:func:`.methods.fuse_arrays`) and score the withheld ones (:func:`score`).
+
+    Parameters
+    ----------
+    y, mask : (P, T, S) observations (index units) and validity; entries with NaN ``y``
+        are treated as invalid.
+    methods : method labels; ``method_options[label]`` holds keyword arguments for
+        ``fuse_arrays`` and may name the base method (``{"method": "kalman", ...}``), so
+        one base method can appear under two labels.
+    sensor_names : names of the S sensors (per-sensor rows are added when S > 1).
+    progress : optional object with ``update()`` (a tqdm bar), called once per fill.
     """
     y = np.asarray(y, float)
     mask = np.asarray(mask, bool) & np.isfinite(y)
     S = y.shape[-1]
     names = list(sensor_names or [f"sensor{s}" for s in range(S)])
     method_options = method_options or {}
-    rows = []
+    rows, fits, results = [], {}, {}
     for mode in modes:
         train, test = withhold(mask, fraction, mode, block_days, seed)
         for m in methods:
             opts = dict(method_options.get(m, {}))
             base = opts.pop("method", m)
-            res = fuse_arrays(y, train, base, **opts)
-            common = {"mode": mode, "method": m, "withheld_share": float(test.sum() / max(mask.sum(), 1))}
+            t0 = time.perf_counter()
+            res: FusionResult = fuse_arrays(y, train, base, **opts)
+            common = {"mode": mode, "method": m, "seconds": time.perf_counter() - t0,
+                      "withheld_share": float(test.sum() / max(mask.sum(), 1))}
             rows.append({**common, "sensor": "all", **score(y, test, res.obs_mean, res.obs_sd)})
             if S > 1:
                 for s in range(S):
                     rows.append({**common, "sensor": names[s],
                                  **score(y[..., s], test[..., s], res.obs_mean[..., s], res.obs_sd[..., s])})
+            if res.fit is not None:
+                fits[(mode, m)] = res.fit
+            results[(mode, m)] = (res, train, test)
             if progress is not None:
                 progress.update()
+    return WithheldEvaluation(pd.DataFrame(rows), fits, results)
+
+
+def evaluate_methods(y, mask, methods=METHODS, **kwargs) -> pd.DataFrame:
+    """The score table of :func:`withheld_evaluation` (same arguments)."""
+    return withheld_evaluation(y, mask, methods, **kwargs).table
+
+
+def fitted_parameter_table(fits: dict, sensor_names) -> pd.DataFrame:
+    """Maximum-likelihood parameters of ``{(mode, method): FitResult}`` per sensor: bias a_s,
+    gain b_s, noise sd_s (index units; gain 1), process sd q (index units per day), phi (1)
+    and slope sd (index units per day^2), each the mean over the fitted pixels/replicates,
+    with the sd of a_s and b_s across them."""
+    rows = []
+    for (mode, label), f in fits.items():
+        s, p = f.sensors, f.process
+        for i, n in enumerate(sensor_names):
+            b, g, sd = (np.asarray(a)[..., i] for a in (s.bias, s.gain, s.noise_sd))
+            rows.append({"mode": mode, "method": label, "sensor": n,
+                         "bias": float(np.mean(b)), "bias_sd_across_fits": float(np.std(b)),
+                         "gain": float(np.mean(g)), "gain_sd_across_fits": float(np.std(g)),
+                         "noise_sd": float(np.mean(sd)), "process_sd": float(np.mean(p.process_sd)),
+                         "phi": float(np.mean(p.phi)), "slope_sd": float(np.mean(p.slope_sd))})
     return pd.DataFrame(rows)
