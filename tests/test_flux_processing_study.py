@@ -1,17 +1,16 @@
-"""Smoke test: the flux-processing study runs in --quick mode and meets the targets."""
+"""Golden test: the flux-processing study (--quick) reproduces its expected results and
+meets the targets (gap-filled NEE and night-time GPP R2 >= 0.95)."""
 import pandas as pd
 
 from experiments import flux_processing_study
+from experiments.report import failed_expectations
 
 
 def test_flux_processing_study_quick(tmp_path):
-    df = flux_processing_study.main(["--quick", "--out", str(tmp_path)])
-    for f in ("metrics.csv", "REPORT.md", "fingerprint_de-tha.png", "fingerprint_ch-dav.png",
-              "filled_vs_reference_de-tha.png", "filled_vs_reference_ch-dav.png",
-              "gpp_daily_ch-dav.png"):
+    metrics = flux_processing_study.main(["--quick", "--out", str(tmp_path)])
+    for f in ("metrics.json", "metrics.csv", "REPORT.md", "fingerprint_de-tha.png", "fingerprint_ch-dav.png",
+              "filled_vs_reference_de-tha.png", "filled_vs_reference_ch-dav.png", "gpp_daily_ch-dav.png"):
         assert (tmp_path / f).exists(), f
-    m = pd.read_csv(tmp_path / "metrics.csv")
-    assert len(m) == len(df) >= 12
-    nee = m[m.comparison.str.startswith("gap-filled NEE vs")].r2.iloc[0]
-    gpp = m[m.comparison.str.contains("GPP night-time vs ETH, daily")].r2.iloc[0]
-    assert nee >= 0.95 and gpp >= 0.95
+    assert failed_expectations(flux_processing_study.EXPECTED_QUICK, metrics) == []
+    assert len(pd.read_csv(tmp_path / "metrics.csv")) == len(metrics["r2"]) == 14
+    assert metrics["targets"]["nee_r2_min"] >= 0.95 and metrics["targets"]["gpp_nt_daily_r2"] >= 0.95
