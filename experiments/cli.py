@@ -12,31 +12,18 @@ Subcommands
 
 Bad input (:class:`process_models.units.DataValidationError`, a missing file, an
 unknown table or option) is printed as ``error: <message>`` on stderr with exit code 2
-and no traceback. Heavy imports (JAX, the readers) happen inside the handlers, so
-``--help`` is fast.
+and no traceback. The command line only parses arguments and dispatches: reading, format
+detection and summaries are :mod:`process_models.io` (:func:`~process_models.io.read`,
+:func:`~process_models.io.detect_format`, :func:`~process_models.io.summarize`), VPRM is
+:func:`process_models.vprm.run`; JAX is imported inside the handlers.
 """
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import gzip
-import re
 import sys
 from pathlib import Path
 
-__all__ = ["main", "detect_format", "FORMATS"]
-
-#: ``--format`` choice -> (reader in process_models.io, description)
-FORMATS: dict[str, tuple[str, str]] = {
-    "fluxnet2015": ("read_fluxnet2015", "FLUXNET2015 / ICOS FULLSET CSV"),
-    "europe-fluxdata": ("read_europe_fluxdata", "European Fluxes Database template text"),
-    "reddyproc": ("read_reddyproc_text", "REddyProc / hesseflux text"),
-    "diive": ("read_diive_parquet", "diive (ETH) parquet"),
-    "pyrealm": ("read_pyrealm_merged", "pyrealm merged site CSV"),
-    "park-falls": ("read_park_falls", "VPRMLandSfcModel RData (Park Falls)"),
-    "mod09a1": ("read_mod09a1", "MODIS MOD09A1 netCDF crop(s)"),
-    "era5": ("read_era5_single_levels", "ERA5 hourly single-level netCDF (t2m, ssrd)"),
-}
+__all__ = ["main", "build_parser", "STUDIES", "BENCHMARKS"]
 
 _EXIT_INPUT = 2
 
@@ -54,326 +41,20 @@ def _version() -> str:
 
 
 # ---------------------------------------------------------------------------------------
-# format detection
-# ---------------------------------------------------------------------------------------
-
-_EFD_SUFFIX = re.compile(r"_\d+_\d+_\d+$")
-_NC_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf", ".h5", ".hdf")
-
-
-def _strip_gz(name: str) -> str:
-    return name[:-3] if name.lower().endswith(".gz") else name
-
-
-def _head_bytes(path: Path, n: int = 65536) -> bytes:
-    """First ``n`` bytes of the (gunzipped) file; a gzip stream that is corrupt at its
-    start gives the raw bytes (the reader then reports the corruption)."""
-    with open(path, "rb") as fh:
-        raw = fh.read(n)
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            with gzip.open(path, "rb") as fh:
-                return fh.read(n)
-        except (EOFError, OSError):
-            return b""
-    return raw
-
-
-def _is_netcdf_bytes(head: bytes) -> bool:
-    return head[:3] == b"CDF" or head[:8] == b"\x89HDF\r\n\x1a\n"
-
-
-def _netcdf_variables(path: Path) -> set[str]:
-    """Variable names of a (possibly gzipped) netCDF file; empty if unreadable."""
-    try:
-        import netCDF4
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-        with netCDF4.Dataset(path.name, mode="r", memory=raw) as nc:
-            return set(nc.variables)
-    except Exception:
-        return set()
-
-
-def _header_columns(head: bytes) -> list[str]:
-    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
-    first = text.replace("\r\n", "\n").replace("\r", "\n").split("\n", 1)[0]
-    for sep in ("\t", ",", ";"):
-        if sep in first:
-            return [c.strip().strip('"') for c in first.split(sep)]
-    return [first.strip()]
-
-
-def detect_format(path: str | Path) -> str:
-    """Guess the ``--format`` of ``path`` from its name, extension and content.
-
-    Rules, in order:
-
-    1. a directory holding ``MOD09A1*`` files, or ``MOD09A1`` in the file name -> mod09a1;
-    2. ``.parquet`` -> diive; ``.RData`` / ``.rda`` -> park-falls;
-    3. ``FULLSET`` in the file name -> fluxnet2015; ``europe-fluxdata`` in the name ->
-       europe-fluxdata;
-    4. netCDF (by extension or magic bytes, gzipped or not): ``t2m`` and ``ssrd`` ->
-       era5; ``sur_refl_*`` -> mod09a1;
-    5. text header: ``TIMESTAMP_START`` (with ``*_VUT_*`` columns or not) ->
-       fluxnet2015; ``TIMESTAMP_END`` or ``VAR_H_V_R`` columns (``TA_1_1_1``) ->
-       europe-fluxdata; ``Year/DoY/Hour`` or ``Day/Hour`` -> reddyproc;
-       ``time/ppfd/tc/patm`` -> pyrealm.
-
-    Raises :class:`process_models.units.DataValidationError` when nothing matches.
-    """
-    from process_models.units import DataValidationError
-
-    p = Path(path)
-    src = str(p)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: no such file or directory.")
-    if p.is_dir():
-        if any(q.name.startswith("MOD09A1") for q in p.iterdir()):
-            return "mod09a1"
-        raise DataValidationError(
-            "is a directory without MOD09A1* files; only MOD09A1 crops are read from a "
-            "directory.", source=src, fix="pass a file, or a folder of MOD09A1 crops.")
-    name = p.name
-    base = _strip_gz(name).lower()
-    if "MOD09A1" in name.upper():
-        return "mod09a1"
-    if base.endswith(".parquet"):
-        return "diive"
-    if base.endswith((".rdata", ".rda")):
-        return "park-falls"
-    if "FULLSET" in name.upper():
-        return "fluxnet2015"
-    if "europe-fluxdata" in name.lower():
-        return "europe-fluxdata"
-    head = _head_bytes(p)
-    if base.endswith(_NC_SUFFIXES) or _is_netcdf_bytes(head):
-        names = _netcdf_variables(p)
-        if {"t2m", "ssrd"} <= names:
-            return "era5"
-        if any(n.startswith("sur_refl_") for n in names):
-            return "mod09a1"
-        raise DataValidationError(
-            "netCDF file that is neither ERA5 single levels (t2m, ssrd) nor a MOD09A1 crop"
-            + (f" (variables: {', '.join(sorted(names)[:12])})." if names else
-               " (it could not be opened; corrupt or truncated?)."),
-            source=src, fix="pass --format explicitly, or check the file.")
-    cols = set(_header_columns(head))
-    if "TIMESTAMP_START" in cols:
-        return "fluxnet2015"
-    if "TIMESTAMP_END" in cols or any(_EFD_SUFFIX.search(c) for c in cols):
-        return "europe-fluxdata"
-    if {"DoY", "Hour"} <= cols or {"Day", "Hour"} <= cols:
-        return "reddyproc"
-    if {"time", "ppfd", "tc", "patm"} <= cols:
-        return "pyrealm"
-    shown = ", ".join(sorted(cols)[:10]) or "none"
-    raise DataValidationError(
-        f"could not detect the file format from its name or header (columns: {shown}).",
-        source=src, fix=f"pass --format, one of: {', '.join(FORMATS)}.")
-
-
-# ---------------------------------------------------------------------------------------
-# summaries and NetCDF output
-# ---------------------------------------------------------------------------------------
-
-def _fmt_num(v) -> str:
-    import numpy as np
-    if v is None:
-        return "-"
-    if isinstance(v, np.datetime64):
-        return "NaT" if np.isnat(v) else str(v.astype("datetime64[s]"))
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return str(int(v))
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return str(v)
-    if not np.isfinite(f):
-        return "nan"
-    return f"{f:.6g}"
-
-
-def _variable_stats(da):
-    """(% missing, min, max) of a DataArray; datetimes give datetime min/max."""
-    import numpy as np
-    a = np.asarray(da.values)
-    if a.size == 0:
-        return 100.0, None, None
-    if a.dtype.kind == "M":
-        miss = np.isnat(a)
-        ok = a[~miss]
-        return 100.0 * miss.mean(), (ok.min() if ok.size else None), (ok.max() if ok.size else None)
-    if a.dtype.kind in "iub":
-        return 0.0, a.min(), a.max()
-    if a.dtype.kind == "f":
-        miss = np.isnan(a)
-        if miss.all():
-            return 100.0, None, None
-        # boolean indexing, not nanmin: R's NA (a signalling NaN from .RData files)
-        # defeats NumPy's SIMD fmin/fmax reductions
-        ok = a[~miss]
-        return 100.0 * miss.mean(), ok.min(), ok.max()
-    return 0.0, None, None
-
-
-def _truncate(s: str, n: int) -> str:
-    s = str(s)
-    return s if len(s) <= n else s[: n - 3] + "..."
-
-
-def summarize_dataset(ds, title: str | None = None) -> str:
-    """Text summary of a reader Dataset: variable table, time span, conventions."""
-    import numpy as np
-    lines = []
-    if title:
-        lines.append(f"== {title} ==")
-    for key in ("format", "title", "site_id", "source_file"):
-        if key in ds.attrs:
-            lines.append(f"{key}: {_truncate(ds.attrs[key], 200)}")
-    dims = ", ".join(f"{d}={n}" for d, n in ds.sizes.items())
-    lines.append(f"dimensions: {dims}")
-    header = ("variable", "units", "long_name", "% missing", "min", "max")
-    rows = []
-    for name, da in ds.data_vars.items():
-        miss, lo, hi = _variable_stats(da)
-        units = da.attrs.get("units", "(datetime)" if da.dtype.kind == "M" else "?")
-        rows.append((str(name), str(units),
-                     _truncate(da.attrs.get("long_name", ""), 48),
-                     f"{miss:.1f}", _fmt_num(lo), _fmt_num(hi)))
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(header)]
-    fmt = lambda r: "  ".join(  # noqa: E731
-        (c.rjust(w) if i >= 3 else c.ljust(w)) for i, (c, w) in enumerate(zip(r, widths)))
-    lines.append(fmt(header))
-    lines.append("  ".join("-" * w for w in widths))
-    lines += [fmt(r) for r in rows]
-    if "time" in ds.coords and ds.sizes.get("time", 0):
-        t = np.asarray(ds["time"].values)
-        step = ds.attrs.get("time_step_seconds")
-        step_txt = ""
-        if step is not None:
-            s = float(step)
-            step_txt = (f", step {s / 86400:g} d" if s >= 86400 and s % 86400 == 0
-                        else f", step {s / 60:g} min" if s < 3600 else f", step {s / 3600:g} h")
-        lines.append(f"time span: {_fmt_num(t.min())} .. {_fmt_num(t.max())} "
-                     f"({t.size} records{step_txt})")
-    conv = ds.attrs.get("time_convention")
-    if conv is None and "time" in ds.coords:
-        conv = ds["time"].attrs.get("long_name")
-    lines.append(f"time convention: {conv if conv is not None else 'unknown'}")
-    if "original_time_convention" in ds.attrs:
-        lines.append(f"original time convention: {ds.attrs['original_time_convention']}")
-    off = ds.attrs.get("utc_offset_hours")
-    zone = ds.attrs.get("time_zone")
-    off_txt = "unknown" if off is None or (isinstance(off, float) and off != off) else f"{float(off):+g} h"
-    lines.append(f"utc offset: {off_txt}" + (f" ({zone})" if zone else ""))
-    return "\n".join(lines)
-
-
-def _netcdf_safe_value(v):
-    """Attribute value netCDF can store (datetimes -> ISO strings, bools -> int,
-    None -> "none", dicts/other objects -> str)."""
-    import numpy as np
-    import pandas as pd
-    if v is None:
-        return "none"
-    if isinstance(v, (bool, np.bool_)):
-        return int(v)
-    if isinstance(v, (pd.Timestamp, _dt.datetime, _dt.date)):
-        return v.isoformat()
-    if isinstance(v, np.datetime64):
-        return str(v)
-    if isinstance(v, (pd.Timedelta, _dt.timedelta, np.timedelta64)):
-        return str(v)
-    if isinstance(v, (str, int, float, np.integer, np.floating, bytes)):
-        return v
-    if isinstance(v, np.ndarray):
-        if v.dtype.kind in "iuf":
-            return v
-        return ", ".join(str(_netcdf_safe_value(x)) for x in v.ravel())
-    if isinstance(v, (list, tuple)):
-        if v and all(isinstance(x, (int, float, np.integer, np.floating))
-                     and not isinstance(x, bool) for x in v):
-            return np.asarray(v)
-        return ", ".join(str(_netcdf_safe_value(x)) for x in v)
-    return str(v)
-
-
-def netcdf_safe(ds):
-    """Copy of ``ds`` whose global, variable and coordinate attributes are all
-    storable in NetCDF."""
-    ds = ds.copy()
-    ds.attrs = {str(k): _netcdf_safe_value(v) for k, v in ds.attrs.items()}
-    for name in list(ds.variables):
-        var = ds.variables[name]
-        var.attrs = {str(k): _netcdf_safe_value(v) for k, v in var.attrs.items()}
-    return ds
-
-
-def _dataframe_to_dataset(df, name: str):
-    import xarray as xr
-    flat = df.reset_index(drop=df.index.name is None and not any(df.index.names))
-    out = xr.Dataset.from_dataframe(flat.rename_axis("row"))
-    for v in out.data_vars:
-        if out[v].dtype == object:
-            out[v] = out[v].astype(str)
-    out.attrs["object"] = name
-    return out
-
-
-# ---------------------------------------------------------------------------------------
-# subcommand handlers
+# subcommand handlers (dispatch to the library)
 # ---------------------------------------------------------------------------------------
 
 def _cmd_read(args) -> int:
-    import pandas as pd
-    import process_models.io as pio
+    from process_models.io import FORMATS, detect_format, read, summarize, write_netcdf
 
     path = Path(args.path)
-    fmt = args.format
-    detected = fmt == "auto"
-    if detected:
-        fmt = detect_format(path)
-    elif not path.exists():
-        raise FileNotFoundError(f"{path}: no such file or directory.")
+    fmt = detect_format(path) if args.format == "auto" else args.format
     print(f"file: {path}")
-    print(f"format: {fmt} ({FORMATS[fmt][1]}){' [auto-detected]' if detected else ''}")
-
-    if fmt == "park-falls":
-        if "param" in path.name.lower():
-            objs = {"vprm_parameters": pio.read_vprm_parameter_tables(path)}
-        else:
-            objs = pio.read_park_falls(path)
-        print(f"objects: {', '.join(objs)}")
-        for key, obj in objs.items():
-            print()
-            if isinstance(obj, pd.DataFrame):
-                print(f"== {key} (table, {len(obj)} rows) ==")
-                with pd.option_context("display.width", 120, "display.max_columns", 20):
-                    print(obj.head(10).to_string())
-                    if len(obj) > 10:
-                        print(f"... ({len(obj) - 10} more rows)")
-            else:
-                print(summarize_dataset(obj, title=key))
-        if args.output:
-            out = Path(args.output)
-            mode = "w"
-            for key, obj in objs.items():
-                ds = obj if not isinstance(obj, pd.DataFrame) else _dataframe_to_dataset(obj, key)
-                netcdf_safe(ds).to_netcdf(out, mode=mode, group=key)
-                mode = "a"
-            print(f"\nwrote {out} (one NetCDF group per object: {', '.join(objs)})")
-        return 0
-
-    reader = getattr(pio, FORMATS[fmt][0])
-    ds = reader(path)
-    print(summarize_dataset(ds))
+    print(f"format: {fmt} ({FORMATS[fmt].description}){' [auto-detected]' if args.format == 'auto' else ''}")
+    obj = read(path, fmt)
+    print(summarize(obj))
     if args.output:
-        out = Path(args.output)
-        netcdf_safe(ds).to_netcdf(out)
-        print(f"wrote {out}")
+        print(write_netcdf(obj, args.output))
     return 0
 
 
@@ -401,6 +82,7 @@ def _parse_chunks(text: str | None) -> dict | None:
 def _cmd_vprm(args) -> int:
     import numpy as np
     import xarray as xr
+    from process_models.io import netcdf_safe
     from process_models.units import DataValidationError
     from process_models.vprm import VPRMOptions, load_parameters, run
 
@@ -590,6 +272,8 @@ class _Fmt(argparse.RawDescriptionHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from process_models.io.registry import FORMATS
+
     ap = argparse.ArgumentParser(
         prog="ecoflux", formatter_class=_Fmt,
         description="ecoflux: differentiable JAX toolkit for CO2 fluxes from flux-tower and "
@@ -612,16 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "process_models.io reader, print a summary table (variable, units, "
                     "long_name, % missing, min, max), the time span, the time convention and "
                     "the UTC offset, and optionally write it to NetCDF.\n\n"
-                    "Auto-detection (--format auto):\n"
-                    "  directory of MOD09A1* files or MOD09A1 in the name   -> mod09a1\n"
-                    "  *.parquet                                            -> diive\n"
-                    "  *.RData / *.rda                                      -> park-falls\n"
-                    "  FULLSET in the name, or a TIMESTAMP_START column     -> fluxnet2015\n"
-                    "  europe-fluxdata in the name, TIMESTAMP_END or\n"
-                    "    VAR_H_V_R columns (TA_1_1_1)                       -> europe-fluxdata\n"
-                    "  netCDF with t2m and ssrd                             -> era5\n"
-                    "  Year/DoY/Hour or Day/Hour columns                    -> reddyproc\n"
-                    "  time/ppfd/tc/patm columns                            -> pyrealm",
+                    "Formats (the reader process_models.io.read_<format>):\n" + "\n".join(
+                        f"  {f.name:22s} {f.description}" for f in FORMATS.values()) + "\n\n"
+                    "Auto-detection (--format auto) by file name and extension first (MOD09A1, "
+                    "*.parquet, *.RData, FULLSET, europe-fluxdata, *.stm), then by content "
+                    "(netCDF variables, header columns); the rules are listed in "
+                    "process_models.io.registry.",
         epilog="examples:\n"
                "  ecoflux read experiments/data/de-tha_1996-1998/Example_DETha98.txt\n"
                "  ecoflux read merged_BE-Vie_data.csv --output be-vie.nc\n"

@@ -16,8 +16,8 @@ import pytest
 import xarray as xr
 
 from experiments import cli
-from experiments.cli import detect_format, main, netcdf_safe
-from process_models.io import data_path
+from experiments.cli import main
+from process_models.io import FORMATS, data_path, detect_format, netcdf_safe
 
 from tests._files import CHA, DAV, ERA5, HES, MODIS, PFA, THA, THA_GF, VIE
 
@@ -72,14 +72,14 @@ def test_console_script_installed():
 
 @pytest.mark.parametrize("parts,fmt,expect", [
     (CHA, "fluxnet2015", ["air_temperature", "degC", "umol m-2 s-1", "+1 h"]),
-    (HES, "europe-fluxdata", ["air_temperature", "degC", "kPa"]),
-    (THA, "reddyproc", ["nee", "umol m-2 s-1", "1998-01-01T00:00:00", "+1 h"]),
-    (THA_GF, "reddyproc", ["nee_qc", "W m-2", "utc offset: unknown"]),
-    (VIE, "pyrealm", ["ppfd_in", "hPa", "2014-12-31T23:30:00"]),
-    (DAV, "diive", ["nee_filled", "umol m-2 s-1"]),
-    (PFA, "park-falls", ["tower", "evi", "phenology", "-6 h", "umol m-2 s-1"]),
+    (HES, "europe_fluxdata", ["air_temperature", "degC", "kPa"]),
+    (THA, "reddyproc_text", ["nee", "umol m-2 s-1", "1998-01-01T00:00:00", "+1 h"]),
+    (THA_GF, "reddyproc_text", ["nee_qc", "W m-2", "utc offset: unknown"]),
+    (VIE, "pyrealm_merged", ["ppfd_in", "hPa", "2014-12-31T23:30:00"]),
+    (DAV, "diive_parquet", ["nee_filled", "umol m-2 s-1"]),
+    (PFA, "park_falls", ["tower", "evi", "phenology", "-6 h", "umol m-2 s-1"]),
     (MODIS, "mod09a1", ["red", "state_qa", "step 8 d"]),
-    (ERA5, "era5", ["shortwave_in", "W m-2", "+0 h"]),
+    (ERA5, "era5_single_levels", ["shortwave_in", "W m-2", "+0 h"]),
 ])
 def test_read_autodetects_and_summarises(capsys, parts, fmt, expect):
     path = data_path(*parts)
@@ -107,16 +107,16 @@ def test_detect_by_content_not_name(tmp_path):
     assert detect_format(cha) == "fluxnet2015"
     hes = tmp_path / "site.csv"
     hes.write_bytes(gzip.decompress(data_path(*HES).read_bytes())[:20000])
-    assert detect_format(hes) == "europe-fluxdata"
+    assert detect_format(hes) == "europe_fluxdata"
     tha = tmp_path / "input.txt"
     shutil.copy(data_path(*THA), tha)  # old-Mac CR line endings
-    assert detect_format(tha) == "reddyproc"
+    assert detect_format(tha) == "reddyproc_text"
     vie = tmp_path / "bench.csv.gz"
     vie.write_bytes(gzip.compress(data_path(*VIE).read_bytes()))
-    assert detect_format(vie) == "pyrealm"
+    assert detect_format(vie) == "pyrealm_merged"
     era = tmp_path / "t2m.nc"
     era.write_bytes(gzip.decompress(data_path(*ERA5).read_bytes()))
-    assert detect_format(era) == "era5"
+    assert detect_format(era) == "era5_single_levels"
 
 
 def test_read_output_writes_netcdf_with_units(capsys, tmp_path):
@@ -187,7 +187,7 @@ def test_read_truncated_gzip_exits_2(capsys, tmp_path):
 @pytest.mark.parametrize("content,fmt", [
     (b"a;b;c\n1;2;3\n", "auto"),                  # unknown layout
     (b"TIMESTAMP_START,TA_F\n200501010000,abc\n", "auto"),  # corrupt cell
-    (b"\x00\x01\x02garbage", "pyrealm"),          # binary
+    (b"\x00\x01\x02garbage", "pyrealm_merged"),          # binary
 ])
 def test_read_bad_inputs_exit_2(capsys, tmp_path, content, fmt):
     p = tmp_path / "weird_input.csv"
@@ -350,9 +350,29 @@ def test_study_nonzero_status_is_returned(capsys, monkeypatch):
     assert rc == 3
 
 
-def test_module_exports():
-    assert set(cli.FORMATS) == {"fluxnet2015", "europe-fluxdata", "reddyproc", "diive",
-                                "pyrealm", "park-falls", "mod09a1", "era5"}
+def test_format_choices_are_the_registry_names(capsys):
+    """One set of names: the --format choices and the help list are process_models.io.FORMATS."""
+    with pytest.raises(SystemExit):
+        main(["read", "--help"])
+    out = capsys.readouterr().out
+    for name, f in FORMATS.items():
+        assert name in out and f.description in out
+    with pytest.raises(SystemExit) as exc:
+        main(["read", str(data_path(*FORMATS["bigleaf_month"].example)), "--format", "park-falls"])
+    assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    assert set(cli.__all__) == {"main", "build_parser", "STUDIES", "BENCHMARKS"}
+
+
+def test_read_new_formats_and_parameter_table(capsys, tmp_path):
+    rc, out, err = _run(capsys, "read", data_path(*FORMATS["bigleaf_month"].example))
+    assert rc == 0, err
+    assert "format: bigleaf_month" in out and "nee_filled" in out
+    rc, out, err = _run(capsys, "read", data_path(*FORMATS["vprm_parameter_tables"].example),
+                        "-o", tmp_path / "par.nc")
+    assert rc == 0, err
+    assert "(table," in out and "lambda" in out
+    with xr.open_dataset(tmp_path / "par.nc") as ds:
+        assert "lambda" in ds
 
 
 def test_vprm_chunked_run_still_catches_unit_errors(capsys, tmp_path):

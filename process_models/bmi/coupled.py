@@ -13,11 +13,11 @@ Config (TOML)::
     soil_texture = "loam"            # process_models.coupled.soil_textures()
 
     [forcing]
-    reader = "europe_fluxdata"       # see process_models.bmi._forcing.READERS
+    reader = "europe_fluxdata"       # a format of process_models.io.FORMATS
     path = "fr-hes_2016_europe-fluxdata/FR-Hes_europe-fluxdata_2016.txt.gz"
     latitude = 48.6742
     longitude = 7.0656
-    gap_fill = true                  # fill driver gaps (process_models.bmi._forcing.fill_gaps)
+    gap_fill = true                  # fill driver gaps (process_models.io.fill_gaps)
     lai = "dataset"                  # "dataset": ds["lai"] if present; "pool": leaf carbon pool
 
     [time]
@@ -38,10 +38,11 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import xarray as xr
 
+from ..io import fill_gaps, read
 from ..units import DataValidationError
 from ._base import BmiGrid, BmiVariable, JaxModelBmi, ModelSetup, resolve_path
-from ._forcing import fill_gaps, read_with
 from .vprm import _select_time, regular_step
 
 __all__ = ["BmiCoupled", "COUPLED_VARIABLES", "COUPLED_PARAMETERS"]
@@ -141,8 +142,11 @@ class BmiCoupled(JaxModelBmi):
             if k not in fcfg:
                 raise ValueError(f"[forcing] needs {k!r} (reader, path, latitude, longitude).")
         p = resolve_path(fcfg["path"], base)
-        ds = read_with(fcfg["reader"], p)
         src = str(p)
+        ds = read(p, fcfg["reader"])
+        if not isinstance(ds, xr.Dataset):
+            raise ValueError(f"[forcing] reader = {fcfg['reader']!r} does not give one tower Dataset; "
+                             "use a tower format of process_models.io.FORMATS.")
         ds = _select_time(ds, tcfg, src)
         dt = regular_step(ds.time.values, tcfg.get("time_step"), src)
         notes = []

@@ -76,39 +76,22 @@ _OPTION_FIELDS = ("mode", "sharpness", "pyvprm_compat", "respiration", "water_st
 @lru_cache(maxsize=1)
 def park_falls_forcing() -> tuple[xr.Dataset, dict]:
     """US-PFa 2005 hourly VPRM forcing Dataset (tower temperature/PPFD, MOD13Q1 EVI and
-    MCD43A4 LSWI interpolated linearly to the hours, pyVPRM whole-year statistics) and
-    site info. Same construction as ``experiments/vprm_first_study.py``."""
-    from ..io import read_park_falls
-    from ..satellite import interpolate_to_times, lswi, yearly_statistics
+    MCD43A4 LSWI interpolated linearly to the hours, pyVPRM whole-year statistics; built by
+    :func:`process_models.io.park_falls_vprm_forcing`) and site info."""
+    from ..io import read_park_falls, vprm_site_forcing
 
     d = read_park_falls()
     tower = d["tower"]
-    sat = d["evi"]["evi"].to_series()
-    refl = d["reflectance"].to_dataframe()
-    lsw = pd.Series(np.asarray(lswi(refl["nir"].values, refl["swir"].values)), index=refl.index)
-    ref = np.datetime64("2005-01-01")
-
-    def days(t):
-        return (np.asarray(t, "datetime64[ns]") - ref) / np.timedelta64(1, "D")
-
-    hours = days(tower.time.values)
-    evi_h = interpolate_to_times(sat.values[:, None], days(sat.index), hours).values[:, 0]
-    lswi_h = interpolate_to_times(lsw.values[:, None], days(lsw.index), hours).values[:, 0]
-    grid = np.arange(0, 365, 8.0)
-    e8 = interpolate_to_times(sat.values[:, None], days(sat.index), grid).values
-    l8 = interpolate_to_times(lsw.values[:, None], days(lsw.index), grid).values
-    stats = {k: float(v[0]) for k, v in yearly_statistics(e8, l8).items()}
-    n = tower.sizes["time"]
+    f = vprm_site_forcing(tower, d["evi"], lswi_satellite=d["reflectance"], year=2005)
     one = {"units": "1"}
     ds = xr.Dataset({
         "air_temperature": tower.air_temperature,
         "par": tower.ppfd_in.assign_attrs(units="umol m-2 s-1"),
-        "evi": ("time", np.asarray(evi_h), one), "lswi": ("time", np.asarray(lswi_h), one),
-        "evi_threshold": ((), stats["evi_threshold"], one),
-        "lswi_min": ((), stats["lswi_min"], one), "lswi_max": ((), stats["lswi_max"], one),
+        "evi": ("time", np.asarray(f.evi), one), "lswi": ("time", np.asarray(f.lswi), one),
+        "evi_threshold": ((), float(f.evi_threshold[0]), one),
+        "lswi_min": ((), float(f.lswi_min[0]), one), "lswi_max": ((), float(f.lswi_max[0]), one),
         "class_fractions": (("vprm_class",), np.ones(1), one),
     }, coords={"time": tower.time, "vprm_class": [3]}, attrs=dict(tower.attrs))
-    del n
     return ds, {"latitude": tower.attrs["latitude"], "longitude": tower.attrs["longitude"],
                 "site_id": "US-PFa", "classes": [3]}
 

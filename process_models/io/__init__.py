@@ -23,27 +23,47 @@ read_ismn_stm               ISMN CEOP separate files (.stm)     FR-Aqui fraye 20
 read_bigleaf_month          bigleaf FLUXNET2015 month CSV       AT-Neu Jul 2010 (+2)
 =========================== =================================== ==========================
 
-Forcing builders: :func:`vprm_site_forcing` (VPRM forcing at a tower from a tower + satellite
-pair) and :func:`park_falls_vprm_forcing` (US-PFa 2005).
+The names of the formats (``--format`` of ``ecoflux read``, ``[forcing] reader`` of the BMI
+configs) are those of the readers without ``read_``; :data:`FORMATS` holds them with the
+detection rules (:func:`detect_format`, :func:`read`; see :mod:`process_models.io.registry`).
+
+Also here: forcing builders (:func:`vprm_site_forcing`: VPRM forcing at a tower from a
+tower + satellite pair; :func:`park_falls_vprm_forcing`: US-PFa 2005), driver gap filling
+(:func:`fill_gaps`), summaries and netCDF output (:func:`summarize`, :func:`write_netcdf`,
+:func:`netcdf_safe`) and the delimited-text helpers of the tower readers
+(:func:`read_table_text`, :func:`numeric_column`, :func:`parse_yyyymmddhhmm`).
 """
 from ._common import data_path
 from ._bigleaf import read_bigleaf_month
 from ._ismn import read_ismn_static_variables, read_ismn_stm
 from ._modis_sites import read_modis_lai_fapar_ornl, read_modis_sites_mod13a1
+from ._tower import numeric_column, parse_yyyymmddhhmm, read_table_text
 from .diive import read_diive_parquet
 from .efd import read_europe_fluxdata
 from .era5 import interpolate_to_grid, read_era5_single_levels
 from .fluxnet import read_fluxnet2015
+from .gap_filling import fill_gaps
 from .modis import read_mod09a1
 from .park_falls import read_park_falls, read_vprm_parameter_tables
 from .pyrealm import read_pyrealm_merged
 from .reddyproc import read_reddyproc_text
+from .registry import FORMATS, ReaderFormat, detect_format, format_names, read, reader
 from .site_forcing import park_falls_vprm_forcing, satellite_index, vprm_site_forcing
+from .summary import dataframe_to_dataset, netcdf_safe, summarize, summarize_dataset, write_netcdf
 
 __all__ = [
-    "data_path", "read_diive_parquet", "read_europe_fluxdata", "interpolate_to_grid",
-    "read_era5_single_levels", "read_fluxnet2015", "read_mod09a1", "read_park_falls",
-    "read_vprm_parameter_tables", "read_pyrealm_merged", "read_reddyproc_text",
-    "read_bigleaf_month", "read_ismn_stm", "read_ismn_static_variables", "read_modis_sites_mod13a1", "read_modis_lai_fapar_ornl",
-    "vprm_site_forcing", "park_falls_vprm_forcing", "satellite_index",
+    # readers
+    "read_diive_parquet", "read_europe_fluxdata", "read_era5_single_levels", "read_fluxnet2015",
+    "read_mod09a1", "read_park_falls", "read_vprm_parameter_tables", "read_pyrealm_merged",
+    "read_reddyproc_text", "read_bigleaf_month", "read_ismn_stm", "read_ismn_static_variables",
+    "read_modis_sites_mod13a1", "read_modis_lai_fapar_ornl",
+    # registry
+    "FORMATS", "ReaderFormat", "detect_format", "format_names", "read", "reader",
+    # data, forcing, gridding
+    "data_path", "interpolate_to_grid", "fill_gaps", "vprm_site_forcing", "park_falls_vprm_forcing",
+    "satellite_index",
+    # summaries and output
+    "summarize", "summarize_dataset", "netcdf_safe", "dataframe_to_dataset", "write_netcdf",
+    # delimited-text helpers
+    "read_table_text", "numeric_column", "parse_yyyymmddhhmm",
 ]
