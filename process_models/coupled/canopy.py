@@ -296,7 +296,7 @@ def canopy_fluxes(leaf: LeafParams, canopy: CanopyParams, *, shortwave_in, cos_z
 INPUT_RANGES = {
     # name: (lower, upper, unit, hint when out of range)
     "shortwave_in": (-20.0, 1500.0, "W m-2", "pass global shortwave in W m-2 (not J m-2 per step or MJ)."),
-    "cos_zenith": (-1.0, 1.0, "1", "pass the cosine of the solar zenith angle (radiation.cos_solar_zenith)."),
+    "cos_zenith": (-1.0, 1.0, "1", "pass the cosine of the solar zenith angle (process_models.solar.cos_solar_zenith)."),
     "air_temperature": (-70.0, 60.0, "degC", "convert from K: subtract 273.15."),
     "vpd": (0.0, 150.0, "hPa", "pass VPD in hPa (Pa / 100, kPa x 10)."),
     "co2": (100.0, 3000.0, "umol mol-1", "pass the CO2 mole fraction in ppm."),

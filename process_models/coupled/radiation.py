@@ -1,16 +1,7 @@
-"""Solar geometry, direct/diffuse split of shortwave, PAR and longwave.
+"""Direct/diffuse split of shortwave, PAR and longwave.
 
-* Solar position: fractional-year series of Spencer (1971, Search 2:172) for the
-  declination and the equation of time, in the form of the NOAA Global Monitoring
-  Division "General Solar Position Calculations" note::
-
-      g   = 2 pi / 365 (doy - 1 + (hour_utc - 12) / 24)
-      eqt = 229.18 (0.000075 + 0.001868 cos g - 0.032077 sin g - 0.014615 cos 2g - 0.040849 sin 2g)  [min]
-      dec = 0.006918 - 0.399912 cos g + 0.070257 sin g - 0.006758 cos 2g + 0.000907 sin 2g
-            - 0.002697 cos 3g + 0.00148 sin 3g                                                   [rad]
-      hour angle = (hour_utc * 60 + eqt + 4 lon) / 4 - 180                                      [deg]
-      cos(zenith) = sin(lat) sin(dec) + cos(lat) cos(dec) cos(hour angle)
-
+* Solar position and top-of-atmosphere irradiance: :mod:`process_models.solar` (Spencer
+  1971; NOAA), used here for the clearness index.
 * Direct/diffuse: Erbs, Klein & Duffie (1982, Solar Energy 28:293) diffuse fraction as a
   function of the clearness index k_t = SW / (S0 E0 cos z), S0 = 1361 W m-2 (Kopp & Lean
   2011), E0 = 1 + 0.033 cos(2 pi doy / 365) (Duffie & Beckman) when the day is known
@@ -26,63 +17,20 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from ..solar import extraterrestrial_shortwave
 from .evapotranspiration import saturation_vapour_pressure
 
 __all__ = [
-    "SOLAR_CONSTANT", "PAR_FRACTION", "UMOL_PER_JOULE", "STEFAN_BOLTZMANN",
-    "solar_declination", "equation_of_time", "cos_solar_zenith", "extraterrestrial_shortwave",
-    "clearness_index", "diffuse_fraction_erbs", "split_shortwave", "par_from_shortwave",
-    "brutsaert_emissivity", "net_longwave",
+    "PAR_FRACTION", "UMOL_PER_JOULE", "STEFAN_BOLTZMANN", "clearness_index", "diffuse_fraction_erbs",
+    "split_shortwave", "par_from_shortwave", "brutsaert_emissivity", "net_longwave",
 ]
 
-SOLAR_CONSTANT = 1361.0
-"""Total solar irradiance at 1 AU. Units: W m-2 (Kopp & Lean 2011, GRL 38:L01706)."""
 PAR_FRACTION = 0.46
 """Fraction of global shortwave energy in the 400-700 nm band. Units: 1 (Jacovides et al. 2003)."""
 UMOL_PER_JOULE = 4.57
 """Photon content of PAR in sunlight. Units: umol J-1 (McCree 1972)."""
 STEFAN_BOLTZMANN = 5.670374419e-8
 """Units: W m-2 K-4."""
-
-
-def _fractional_year(day_of_year, hour_utc):
-    return 2.0 * jnp.pi / 365.0 * (day_of_year - 1.0 + (hour_utc - 12.0) / 24.0)
-
-
-def solar_declination(day_of_year, hour_utc=12.0):
-    """Solar declination (Spencer 1971). Units: rad."""
-    g = _fractional_year(day_of_year, hour_utc)
-    return (0.006918 - 0.399912 * jnp.cos(g) + 0.070257 * jnp.sin(g) - 0.006758 * jnp.cos(2 * g)
-            + 0.000907 * jnp.sin(2 * g) - 0.002697 * jnp.cos(3 * g) + 0.00148 * jnp.sin(3 * g))
-
-
-def equation_of_time(day_of_year, hour_utc=12.0):
-    """Equation of time (Spencer 1971; NOAA). Units: minutes."""
-    g = _fractional_year(day_of_year, hour_utc)
-    return 229.18 * (0.000075 + 0.001868 * jnp.cos(g) - 0.032077 * jnp.sin(g)
-                     - 0.014615 * jnp.cos(2 * g) - 0.040849 * jnp.sin(2 * g))
-
-
-def cos_solar_zenith(day_of_year, hour_utc, latitude, longitude):
-    """Cosine of the solar zenith angle (may be negative at night).
-
-    Parameters
-    ----------
-    day_of_year : 1..366 (1 = 1 January). hour_utc : decimal hour UTC (0..24).
-    latitude, longitude : degrees (north, east positive).
-    For an averaging interval use its midpoint (times in ecoflux are interval starts).
-    """
-    eqt = equation_of_time(day_of_year, hour_utc)
-    dec = solar_declination(day_of_year, hour_utc)
-    hour_angle = jnp.deg2rad((hour_utc * 60.0 + eqt + 4.0 * longitude) / 4.0 - 180.0)
-    lat = jnp.deg2rad(latitude)
-    return jnp.sin(lat) * jnp.sin(dec) + jnp.cos(lat) * jnp.cos(dec) * jnp.cos(hour_angle)
-
-
-def extraterrestrial_shortwave(cos_zenith, day_of_year=None):
-    """Top-of-atmosphere irradiance on a horizontal plane, S0 E0 max(cos z, 0). W m-2."""
-    e0 = 1.0 if day_of_year is None else 1.0 + 0.033 * jnp.cos(2.0 * jnp.pi * day_of_year / 365.0)
-    return SOLAR_CONSTANT * e0 * jnp.maximum(cos_zenith, 0.0)
 
 
 def clearness_index(shortwave_in, cos_zenith, day_of_year=None):

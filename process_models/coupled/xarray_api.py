@@ -32,17 +32,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..solar import cos_solar_zenith_at
 from ..units import DataValidationError, check_range, check_time_axis, convert
 from .model import simulate
 from .params import OUTPUT_UNITS, CoupledForcing, CoupledOutputs, CoupledParams
-from .radiation import cos_solar_zenith
 from .soil_water import layer_geometry
 
 PPFD_PER_SHORTWAVE = 2.285
 """umol m-2 s-1 of PPFD per W m-2 of global shortwave (PAR fraction 0.5 x 4.57 umol J-1)."""
 DEFAULTS = {"air_pressure": 101.325, "wind_speed": 2.0, "co2": 400.0}
 """Documented defaults for optional drivers (kPa, m s-1 (Allen et al. 1998), umol mol-1)."""
-_cos_zenith_jit = jax.jit(cos_solar_zenith)
 
 MAX_FILL_FRACTION = {"precipitation": 0.05, "air_pressure": 0.5, "wind_speed": 0.2, "co2": 0.5}
 """Largest fraction of gaps filled in an optional driver (precipitation gaps -> 0, the
@@ -195,10 +194,8 @@ def forcing_from_dataset(ds: xr.Dataset, latitude: float, longitude: float, lai=
     co2v = _optional(ds, "co2", "umol mol-1", co2, n, src, time, notes)
 
     # solar geometry at the middle of each interval, UTC
-    t_utc = time - pd.to_timedelta(float(offset), unit="h") + pd.to_timedelta(dt / 2, unit="s")
-    hour = t_utc.hour + t_utc.minute / 60.0 + t_utc.second / 3600.0
-    cosz = np.asarray(_cos_zenith_jit(np.asarray(t_utc.day_of_year, float),
-                                      np.asarray(hour, float), float(latitude), float(longitude)))
+    cosz = cos_solar_zenith_at(time.values, latitude, longitude, utc_offset_hours=float(offset),
+                               step_seconds=dt)
 
     lai_v = None
     if lai is None and "lai" in ds:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from process_models.coupled.radiation import cos_solar_zenith
+from process_models.solar import cos_solar_zenith_at
 from process_models.units import FILL_VALUES, DataValidationError
 
 __all__ = ["select_valid", "is_night", "despike_mad", "solar_elevation_sin"]
@@ -99,12 +99,8 @@ def solar_elevation_sin(time, latitude: float, longitude: float, utc_offset_hour
                         step_seconds: float = 1800.0):
     """Sine of the solar elevation at the middle of each record (= cos of the solar zenith,
     Spencer 1971 declination and equation of time, via
-    :func:`process_models.coupled.radiation.cos_solar_zenith`). ``time`` is the interval
-    start in local standard time (UTC + ``utc_offset_hours``); latitude and longitude in
-    degrees (east positive). Potential radiation is zero where <= 0."""
-    t = (np.asarray(time, dtype="datetime64[s]") + np.timedelta64(int(step_seconds / 2), "s")
-         - np.timedelta64(int(round(utc_offset_hours * 3600)), "s"))
-    day = t.astype("datetime64[D]")
-    day_of_year = (day - t.astype("datetime64[Y]").astype("datetime64[D]")).astype(float) + 1.0
-    hour_utc = (t - day).astype("timedelta64[s]").astype(float) / 3600.0
-    return np.asarray(cos_solar_zenith(day_of_year, hour_utc, latitude, longitude))
+    :func:`process_models.solar.cos_solar_zenith_at`). ``time`` is the interval start in
+    local standard time (UTC + ``utc_offset_hours``); latitude and longitude in degrees
+    (east positive). Potential radiation is zero where <= 0."""
+    return cos_solar_zenith_at(time, latitude, longitude, utc_offset_hours=utc_offset_hours,
+                               step_seconds=step_seconds)
