@@ -1,5 +1,9 @@
 """Per-PFT leaf and canopy parameters from ``tables/leaf_canopy.csv`` (see ``tables/README.md``).
 
+The table is read here; the parameter classes are built from it in :mod:`.canopy`
+(:func:`~.canopy.default_leaf_params`, :func:`~.canopy.default_canopy_params`), so this
+module imports neither of them.
+
 Columns: ``name, unit, pft, default, lower, upper, prior, citation`` (the
 :func:`process_models.vprm.parameter_table` conventions). PFT codes (IGBP-like): ENF, EBF,
 DBF, MF, SHR, SAV, GRA, CRO, WET (C3) and GRA_C4, CRO_C4 (C4). Aliases: ``C4G`` -> GRA_C4,
@@ -7,24 +11,17 @@ DBF, MF, SHR, SAV, GRA, CRO, WET (C3) and GRA_C4, CRO_C4 (C4). Aliases: ``C4G`` 
 """
 from __future__ import annotations
 
-from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
 
-import jax.numpy as jnp
 import pandas as pd
 
 from ..units import DataValidationError
-from .canopy import CanopyParams
-from .leaf import LeafParams
 
-__all__ = ["PFTS", "leaf_canopy_table", "default_leaf_params", "default_canopy_params",
-           "parameter_bounds"]
+__all__ = ["PFTS", "leaf_canopy_table", "parameter_bounds", "pft_values"]
 
 _CSV = Path(__file__).parent / "tables" / "leaf_canopy.csv"
 _ALIASES = {"C4G": "GRA_C4", "C4C": "CRO_C4", "OSH": "SHR", "CSH": "SHR", "WSA": "SAV"}
-LEAF_FIELDS = tuple(f.name for f in fields(LeafParams) if f.name != "c4")
-CANOPY_FIELDS = tuple(f.name for f in fields(CanopyParams))
 
 
 @lru_cache(maxsize=1)
@@ -63,20 +60,8 @@ def parameter_bounds(pft: str) -> dict[str, tuple[float, float]]:
             if r["name"] != "c4"}
 
 
-def _values(pft: str) -> dict[str, float]:
+def pft_values(pft: str) -> dict[str, float]:
+    """{name: default} of every leaf and canopy parameter of a PFT (units in the table's
+    ``unit`` column; ``c4`` is 1.0 for C4 photosynthesis, else 0.0)."""
     t = leaf_canopy_table(pft)
     return dict(zip(t["name"], t["default"].astype(float)))
-
-
-def default_leaf_params(pft: str, dtype=None) -> LeafParams:
-    """:class:`LeafParams` with the table defaults of ``pft`` (scalars of ``dtype``)."""
-    v = _values(pft)
-    dtype = dtype or jnp.result_type(float)
-    return LeafParams(**{k: jnp.asarray(v[k], dtype=dtype) for k in LEAF_FIELDS}, c4=bool(v["c4"]))
-
-
-def default_canopy_params(pft: str, dtype=None) -> CanopyParams:
-    """:class:`CanopyParams` with the table defaults of ``pft`` (scalars of ``dtype``)."""
-    v = _values(pft)
-    dtype = dtype or jnp.result_type(float)
-    return CanopyParams(**{k: jnp.asarray(v[k], dtype=dtype) for k in CANOPY_FIELDS})

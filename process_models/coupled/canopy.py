@@ -33,12 +33,15 @@ energy, the canopy conductance and the neutral log-profile aerodynamic conductan
 """
 from __future__ import annotations
 
+from dataclasses import fields
+
 import jax
 import jax.numpy as jnp
 from flax import struct
 
 from . import evapotranspiration as et
 from . import radiation as rad
+from ._vegetation_table import leaf_canopy_table, pft_values
 from .leaf import LeafParams, leaf_photosynthesis
 from .sif import sif_740
 
@@ -332,18 +335,17 @@ def check_canopy_inputs(*, source: str = "<memory>", **inputs) -> None:
 
 # ----------------------------------------------------------------------------- defaults
 def default_canopy_params(pft: str, dtype=None) -> CanopyParams:
-    """Default :class:`CanopyParams` of a PFT from ``tables/leaf_canopy.csv``."""
-    from ._vegetation_table import default_canopy_params as _f
-    return _f(pft, dtype)
+    """Default :class:`CanopyParams` of a PFT from ``tables/leaf_canopy.csv`` (scalars of
+    ``dtype``, default the JAX default float)."""
+    v = pft_values(pft)
+    dtype = dtype or jnp.result_type(float)
+    return CanopyParams(**{f.name: jnp.asarray(v[f.name], dtype=dtype) for f in fields(CanopyParams)})
 
 
 def default_leaf_params(pft: str, dtype=None) -> LeafParams:
-    """Default :class:`LeafParams` of a PFT from ``tables/leaf_canopy.csv``."""
-    from ._vegetation_table import default_leaf_params as _f
-    return _f(pft, dtype)
-
-
-def leaf_canopy_table(pft: str | None = None):
-    """Parameter table (pandas DataFrame), one row per parameter (and PFT)."""
-    from ._vegetation_table import leaf_canopy_table as _f
-    return _f(pft)
+    """Default :class:`LeafParams` of a PFT from ``tables/leaf_canopy.csv`` (scalars of
+    ``dtype``; ``c4`` a Python bool)."""
+    v = pft_values(pft)
+    dtype = dtype or jnp.result_type(float)
+    return LeafParams(**{f.name: jnp.asarray(v[f.name], dtype=dtype) for f in fields(LeafParams)
+                         if f.name != "c4"}, c4=bool(v["c4"]))
