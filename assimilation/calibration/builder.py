@@ -1,78 +1,100 @@
 """Build a NumPyro model from (model, priors, observations, error model).
 
-The model is taken through the common interface only (``ARCHITECTURE.md``): a function
-``model_fn(theta) -> outputs`` where ``theta`` maps calibrated parameter names to
-physical values and ``outputs`` has the observed variables as attributes or keys
-(``gpp``, ``reco``, ``nee`` in umol m-2 s-1). :func:`interface_model_fn` makes such a
-function from any ``simulate(params, forcing[, options])`` whose parameters are a frozen
-pytree (VPRM, the coupled model, an emulator that answers the same call).
+The model is taken through the common interface only (:class:`process_models.interface.Model`,
+``ARCHITECTURE.md``): :func:`model_fn_from` turns any model (VPRM, the coupled model, a
+surrogate) plus the names of the calibrated parameters, the forcing and an optional
+observation operator into ``model_fn(theta) -> outputs``, where ``theta`` maps the labels
+of the calibrated parameters to physical values. It calls ``model.set_parameters`` and
+``model.simulate`` and nothing model-specific, so a new model plugs in unchanged.
 
 Generative model (one site)::
 
     z_k ~ TruncatedNormal(mu_k, sd_k, bounds_k)      theta_k = T_k^{-1}(z_k)   (priors.py)
-    f = model_fn(theta)                              (e.g. VPRM NEE at the tower hours)
+    f = H(model.simulate(set_parameters(p0, theta), forcing))   (H: observation operator)
     y_j ~ FluxLikelihood(f_j, sigma(f_j), mask_j)    for every data stream j (error_models.py)
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpyro
 
-from .error_models import ErrorModel, FluxObservations
+from process_models.interface import output
+
+from .error_models import ErrorModel, as_streams
 from .priors import ParamPrior
 
-
-def output(outputs, variable: str):
-    """``outputs.<variable>`` or ``outputs[variable]``."""
-    if isinstance(outputs, dict):
-        return outputs[variable]
-    return getattr(outputs, variable)
+__all__ = ["build_model", "model_fn_from", "output", "parameter_labels"]
 
 
-def interface_model_fn(simulate: Callable, base_params, forcing, options=None) -> Callable:
-    """``theta -> simulate(base_params with theta's fields replaced, forcing, options)``.
+def parameter_labels(parameters) -> dict[str, str]:
+    """``{label: model parameter name}`` of the calibrated parameters.
 
-    Each calibrated value (scalar, or shaped like the field) is broadcast to the shape of
-    the parameter field it replaces (e.g. VPRM per-class arrays of shape (C,)). Works for
-    any ``flax.struct`` parameter pytree. The call is jitted once (NumPyro traces models
-    eagerly during initialisation; without the jit every array operation of the model
-    would be compiled separately).
+    ``parameters``: a sequence of names (label = name), a mapping ``{label: name}``, a
+    :class:`~assimilation.calibration.ParameterSubset` (its names) or a prior spec
+    ``{label: ParamPrior}`` (:func:`~assimilation.calibration.priors_from_model`)."""
+    if hasattr(parameters, "names") and hasattr(parameters, "to_physical"):
+        return {n: n for n in parameters.names}
+    if isinstance(parameters, Mapping):
+        return {str(k): (v.model_name if isinstance(v, ParamPrior) else str(v))
+                for k, v in parameters.items()}
+    if isinstance(parameters, str):
+        return {parameters: parameters}
+    return {str(n): str(n) for n in parameters}
+
+
+def model_fn_from(model, parameters, forcing, operator: Callable | None = None, *,
+                  base_params=None, initial_state=None) -> Callable:
+    """``theta -> operator(model.simulate(model.set_parameters(base, theta), forcing))``.
+
+    Parameters
+    ----------
+    model : any :class:`process_models.interface.Model` (hashable, immutable).
+    parameters : the calibrated parameters (see :func:`parameter_labels`); ``theta`` is
+        keyed by their labels, each value a scalar in the parameter's unit (or with
+        leading batch axes).
+    forcing : the model's forcing pytree (time-major).
+    operator : observation operator ``outputs -> observed outputs`` (e.g. period means
+        at the observed steps, :mod:`assimilation.calibration.operators`); None: the
+        model outputs.
+    base_params : the parameters not calibrated (default ``model.default_params()``).
+    initial_state : passed to ``model.simulate`` (None: the model's own).
+
+    The call is jitted once (NumPyro traces models eagerly during initialisation; without
+    the jit every array operation of the model would be compiled separately); it is
+    differentiable and ``vmap``-able in ``theta``.
     """
+    labels = parameter_labels(parameters)
+    base = model.default_params() if base_params is None else base_params
+
     @jax.jit
-    def run(theta, params, forcing):
-        new = {k: jnp.broadcast_to(jnp.asarray(v, getattr(params, k).dtype),
-                                   jnp.shape(getattr(params, k)))
-               for k, v in theta.items()}
-        params = params.replace(**new)
-        return simulate(params, forcing) if options is None else simulate(params, forcing, options)
+    def run(theta, params, forcing, state):
+        params = model.set_parameters(params, {labels[k]: theta[k] for k in labels})
+        out = model.simulate(params, forcing, state)
+        return out if operator is None else operator(out)
 
     def model_fn(theta):
-        return run(theta, base_params, forcing)
+        missing = [k for k in labels if k not in theta]
+        if missing:
+            raise KeyError(f"theta has no value for {missing}; give every calibrated parameter "
+                           f"(labels {list(labels)}).")
+        return run({k: jnp.asarray(theta[k]) for k in labels}, base, forcing, initial_state)
+    model_fn.labels, model_fn.model = labels, model
     return model_fn
 
 
-def _as_lists(observations, error_model):
-    obs = list(observations) if isinstance(observations, (list, tuple)) else [observations]
-    ems = (list(error_model) if isinstance(error_model, (list, tuple))
-           else [error_model] * len(obs))
-    if len(ems) != len(obs):
-        raise ValueError(f"{len(obs)} observation streams but {len(ems)} error models.")
-    return obs, ems
-
-
-def build_model(model_fn: Callable, param_spec: dict[str, ParamPrior],
-                observations: FluxObservations | Sequence[FluxObservations],
+def build_model(model_fn: Callable, param_spec: dict[str, ParamPrior], observations,
                 error_model: ErrorModel | Sequence[ErrorModel] = ErrorModel()) -> Callable:
     """A NumPyro model function for single-site calibration.
 
     Parameters
     ----------
-    model_fn : ``theta -> outputs`` (see :func:`interface_model_fn`).
-    param_spec : priors of the calibrated parameters (:func:`priors.priors_from_table`).
-    observations : one stream or a list (e.g. NEE and night-time NEE, or NEE and GPP).
+    model_fn : ``theta -> outputs`` (see :func:`model_fn_from`).
+    param_spec : priors of the calibrated parameters (:func:`priors.priors_from_model`).
+    observations : one :class:`FluxObservations` stream or a list (e.g. NEE and GPP), or an
+        :class:`assimilation.observations.Observations` (one stream per column, sd from
+        its variance).
     error_model : one per stream, or one for all.
 
     Returns
@@ -86,7 +108,11 @@ def build_model(model_fn: Callable, param_spec: dict[str, ParamPrior],
     The function carries ``.param_spec``, ``.observations``, ``.error_models``,
     ``.model_fn`` and ``.obs_names`` attributes.
     """
-    obs, ems = _as_lists(observations, error_model)
+    obs = as_streams(observations)
+    ems = (list(error_model) if isinstance(error_model, (list, tuple))
+           else [error_model] * len(obs))
+    if len(ems) != len(obs):
+        raise ValueError(f"{len(obs)} observation streams but {len(ems)} error models.")
     names, seen = [], {}
     for o in obs:
         seen[o.variable] = seen.get(o.variable, -1) + 1
@@ -103,3 +129,4 @@ def build_model(model_fn: Callable, param_spec: dict[str, ParamPrior],
     model.param_spec, model.observations, model.error_models = param_spec, obs, ems
     model.model_fn, model.obs_names = model_fn, names
     return model
+

@@ -28,6 +28,12 @@ values) contribute nothing. (The AR(1) sampler runs over the records given, so f
 simulated data with ``time_index`` gaps only the likelihood, not the simulation, sees
 the lags.)
 
+Observations: a calibration stream is a :class:`FluxObservations` (one observed variable
+with its mask, optional per-record sd and the AR(1) lags). It is built from a column of the
+common :class:`assimilation.observations.Observations` (the type ensemble filters read;
+``FluxObservations.from_observations(obs, "nee")``, sd = sqrt(variance)) or from arrays;
+:func:`build_model` also accepts an ``Observations`` directly (one stream per column).
+
 Observation-weight trap: sigma computed from the *observed* flux (``sigma_from="obs"``)
 down-weights records whose noise happens to enlarge |F| and biases the fit towards small
 fluxes (seen at Park Falls: lam pushed to its lower bound). Prefer sigma from an
@@ -121,9 +127,61 @@ class FluxObservations:
                    prev_index=jnp.asarray(prev), lag=jnp.asarray(lag),
                    sigma=None if sigma is None else jnp.asarray(s), variable=variable)
 
+    @classmethod
+    def from_observations(cls, observations, name: str | None = None, *, time_index=None,
+                          source: str = "<memory>") -> "FluxObservations":
+        """The stream of column ``name`` of an :class:`assimilation.observations.Observations`
+        (the one observation type of filters and calibration): values and mask as they are,
+        per-record sd ``sigma = sqrt(variance)`` (``ErrorModel(sigma_from="record")`` uses
+        it), ``variable = name`` (the model output or operator the column observes).
+        ``name`` may be omitted for a single-column ``Observations``; ``time_index`` as in
+        :meth:`from_arrays`."""
+        names = tuple(observations.names)
+        if name is None:
+            if len(names) != 1:
+                raise DataValidationError(f"has {len(names)} columns {names}.", source=source,
+                                          variable="observations",
+                                          fix="name the column: from_observations(obs, 'nee').")
+            name = names[0]
+        col = observations.column(name)
+        mask = np.asarray(col.mask)[:, 0]
+        values = np.where(mask, np.asarray(col.values)[:, 0], np.nan)
+        sigma = np.sqrt(np.asarray(col.variance)[:, 0])
+        return cls.from_arrays(values, mask=mask, sigma=sigma, time_index=time_index,
+                               variable=name, source=source)
+
     @property
     def n_used(self) -> int:
         return int(np.asarray(self.mask).sum())
+
+
+def as_streams(observations) -> list[FluxObservations]:
+    """A list of :class:`FluxObservations` from one stream, a list of streams, or an
+    :class:`assimilation.observations.Observations` (one stream per column)."""
+    if isinstance(observations, FluxObservations):
+        return [observations]
+    if isinstance(observations, (list, tuple)):
+        return [s for o in observations for s in as_streams(o)]
+    if hasattr(observations, "variance") and hasattr(observations, "names"):
+        return [FluxObservations.from_observations(observations, n) for n in observations.names]
+    raise TypeError(f"observations of type {type(observations).__name__}: give FluxObservations "
+                    "or assimilation.observations.Observations.")
+
+
+def gaussian_log_likelihood(predicted, observations: FluxObservations, extra_variance=0.0):
+    """log N(y; f, sigma^2 + extra_variance) summed over the used records.
+
+    ``sigma`` is the per-record sd of the stream (0 where the stream has none), and
+    ``extra_variance`` (scalar or (T,), squared unit) a model-discrepancy variance: the
+    total-error Gaussian of a flux calibration whose random error is known and whose
+    structural error is calibrated (Kennedy & O'Hagan 2001, JRSS B 63, 425; flux-dependent
+    sigma, Lasslop et al. 2008). Pure and differentiable in ``predicted`` and
+    ``extra_variance``."""
+    o = observations
+    var = (0.0 if o.sigma is None else o.sigma ** 2) + extra_variance
+    res = predicted - o.values
+    lp = -0.5 * res ** 2 / var - 0.5 * jnp.log(2 * jnp.pi * var)
+    return jnp.sum(jnp.where(o.mask, lp, 0.0))
 
 
 @dataclass(frozen=True)

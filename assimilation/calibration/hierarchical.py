@@ -1,8 +1,8 @@
 """Hierarchical (partially pooled) multi-site calibration by vegetation class.
 
 For parameter k, class c and site s of class c(s), in the transformed space of the
-priors (log for positive parameters; reference note section 2.4; Kuppel et al. 2012,
-Bastrikov et al. 2018 for multi-site calibration of ecosystem models):
+priors (log for positive parameters; Kuppel et al. 2012, Bastrikov et al. 2018 for
+multi-site calibration of ecosystem models):
 
     mu_{k,c}  ~ prior_k of class c (TruncatedNormal, from the parameter table)
     tau_k     ~ HalfNormal(s_k)                        site spread, shared by the classes
@@ -24,10 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numpy as np
 import numpyro
 import numpyro.distributions as dist
+import pandas as pd
 
-from .builder import output
+from process_models.interface import output
 from .error_models import ErrorModel, FluxObservations
 from .priors import ParamPrior
 
@@ -89,3 +91,60 @@ def build_hierarchical_model(sites: Sequence[HierSite],
 
     model.sites, model.params, model.classes = list(sites), params, classes
     return model
+
+
+def init_from_site_medians(sites: Sequence[HierSite], priors_by_class: dict[int, dict[str, ParamPrior]],
+                           medians: Sequence[dict]) -> dict:
+    """Initial values of :func:`build_hierarchical_model` from single-site posterior medians.
+
+    ``medians[i]``: {site name of the single-site fit: median} of site ``i`` (the
+    parameters and any ``*_rho`` / ``*_inflation`` error-model sites). In transformed space
+    t_s = T(median_s): mu_c = mean of t_s over the sites of class c, tau = half the prior
+    sd, z_s = (t_s - mu_c(s)) / tau; error-model sites are copied (rho clipped to
+    [0.001, 0.999]). A MAP start is worse here: its optimum drives tau to 0 in the
+    non-centred funnel."""
+    ref = priors_by_class[sites[0].class_id]
+    vals = {}
+    for p in ref:
+        t = [float(priors_by_class[s.class_id][p].forward(m[p])) for s, m in zip(sites, medians)]
+        tau = 0.5 * ref[p].scale
+        mu = {c: float(np.mean([x for x, s in zip(t, sites) if s.class_id == c]))
+              for c in priors_by_class}
+        vals[f"tau_{p}"] = tau
+        vals.update({f"mu_{p}_c{c}": v for c, v in mu.items()})
+        vals[f"z_site_{p}"] = np.array([(x - mu[s.class_id]) / tau for x, s in zip(t, sites)])
+    for s, m in zip(sites, medians):
+        for suf in ("rho", "inflation"):
+            v = [x for k, x in m.items() if k.endswith("_" + suf)]
+            if v:
+                vals[f"obs_{s.name}_{suf}"] = min(max(v[0], 1e-3), 0.999) if suf == "rho" else v[0]
+    return vals
+
+
+def shrinkage_tables(samples: dict, sites: Sequence[HierSite],
+                     priors_by_class: dict[int, dict[str, ParamPrior]],
+                     single_site: Sequence[dict | None] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Population (class) medians with 90 % intervals in physical units, and per site the
+    hierarchical against the single-site posterior (``single_site[i]``: parameter ->
+    draws of site ``i``, or None): median, 5-95 % and the ratio of the interval widths
+    (< 1: the pooled fit is tighter; medians move towards the class mean, shrinkage)."""
+    q = lambda x, a: float(np.quantile(x, a))  # noqa: E731
+    pop, shr = [], []
+    params = list(priors_by_class[sites[0].class_id])
+    single = list(single_site) + [None] * (len(sites) - len(single_site))
+    for p in params:
+        for c, pri in priors_by_class.items():
+            v = np.asarray(pri[p].inverse(samples[f"mu_{p}_c{c}"])).reshape(-1)
+            pop.append({"parameter": p, "class": c, "prior median": float(pri[p].inverse(pri[p].loc)),
+                        "population median": float(np.median(v)), "5%": q(v, 0.05), "95%": q(v, 0.95)})
+        for s, ss in zip(sites, single):
+            h = np.asarray(samples[f"{p}_{s.name}"]).reshape(-1)
+            row = {"parameter": p, "site": s.name, "hier median": float(np.median(h)),
+                   "hier 5%": q(h, 0.05), "hier 95%": q(h, 0.95)}
+            if ss is not None:
+                x = np.asarray(ss[p]).reshape(-1)
+                row.update({"single median": float(np.median(x)), "single 5%": q(x, 0.05),
+                            "single 95%": q(x, 0.95),
+                            "width ratio hier/single": (q(h, 0.95) - q(h, 0.05)) / (q(x, 0.95) - q(x, 0.05))})
+            shr.append(row)
+    return pd.DataFrame(pop), pd.DataFrame(shr)

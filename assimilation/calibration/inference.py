@@ -24,7 +24,7 @@ from jax.flatten_util import ravel_pytree
 from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO
 from numpyro.infer.autoguide import (AutoLowRankMultivariateNormal, AutoMultivariateNormal,
                                      AutoNormal)
-from numpyro.infer.initialization import init_to_median
+from numpyro.infer.initialization import init_to_median, init_to_value
 from numpyro.infer.util import initialize_model
 from tqdm.auto import tqdm
 
@@ -216,3 +216,17 @@ def find_map(model: Callable, key, *, max_iter: int = 300, tol: float = 1e-6,
     values = post(unravel(x))
     return MAPFit(values={k: np.asarray(v) for k, v in values.items()},
                   neg_log_density=float(potential(x)), iterations=int(it), grad_norm=float(gn))
+
+
+def run_nuts_from_map(model: Callable, key, *, checkpoint_dir: str | Path | None = None,
+                      map_kwargs: dict | None = None, **nuts_kwargs) -> NUTSResult:
+    """:func:`run_nuts` started at the MAP (:func:`find_map`, L-BFGS in the unconstrained
+    coordinates): warm-up starts in the bulk of the posterior instead of at the prior
+    median. When ``checkpoint_dir`` holds a saved sampler state the run resumes from it
+    (no MAP, no warm-up). ``nuts_kwargs`` go to :func:`run_nuts`."""
+    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
+    if ckpt is not None and (ckpt / "nuts_state.pkl").exists():
+        init = init_to_value(values={})          # resumed: the saved state is the start
+    else:
+        init = init_to_value(values=find_map(model, key, **(map_kwargs or {})).values)
+    return run_nuts(model, key, init_strategy=init, checkpoint_dir=ckpt, **nuts_kwargs)

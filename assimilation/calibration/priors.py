@@ -8,20 +8,26 @@ Every calibrated parameter is sampled in a *transformed* space z = T(theta):
 * real parameters (``beta``; table prior ``Normal``): z = theta,
   z ~ TruncatedNormal(mean, sd, lower, upper): a truncated normal from the published
   standard error (MPI-BGC EU2007 ships standard errors; ``parameter_table`` inflates
-  them by a model-error factor, reference note section 2.4).
+  them by a model-error factor, since a fit's standard error ignores structural error).
 
 Where the literature disagrees the prior is kept wide: ``min_sd`` sets a floor on the
 transformed-space standard deviation (default: log-sd >= 1.0 for PAR0, whose published
-values span 150 to > 15000 umol m-2 s-1 and trade off with lam; reference note 1.1).
+values in published VPRM fits span 150 to > 15000 umol m-2 s-1 and trade off with lam).
 
-The latent site is named ``z_<name>`` (``log_<name>`` for log parameters) and the
-physical value is recorded as a ``numpyro.deterministic`` named ``<name>``, so traces,
+:func:`priors_from_model` reads the priors of any model (:class:`process_models.interface.Model`)
+from its ``parameter_table()``; each prior carries a short *label* (the NumPyro site name,
+e.g. ``"lam"``) and the model's dotted parameter name (``parameter``, e.g. ``"lam[3]"``),
+so sites of different vegetation classes share labels in a hierarchy.
+
+The latent site is named ``z_<label>`` (``log_<label>`` for log parameters) and the
+physical value is recorded as a ``numpyro.deterministic`` named ``<label>``, so traces,
 ArviZ summaries and hierarchical models all see the physical parameter.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 import jax.numpy as jnp
 import numpy as np
@@ -29,8 +35,11 @@ import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 
+from process_models.interface import parse_name
+
 DEFAULT_MIN_SD = {"par0": 1.0}
-"""Floors on the transformed-space prior sd where the literature disagrees (log units)."""
+"""Floors on the transformed-space prior sd where the literature disagrees (log units),
+keyed by the parameter's field name (``"par0"`` also applies to ``"par0[3]"``)."""
 
 
 @dataclass(frozen=True)
@@ -39,12 +48,14 @@ class ParamPrior:
 
     Attributes
     ----------
-    name : physical parameter name (a field of the model's parameter pytree).
+    name : label of the parameter: the NumPyro site name and the key of ``theta``.
     transform : "log" (positive parameter) or "identity".
     loc, scale : mean and sd of the (truncated) normal in transformed space.
     lower, upper : physical bounds (the model's parameter box); ``lower <= 0`` with
         ``transform="log"`` means no lower truncation.
     units, citation : documentation carried into reports.
+    parameter : the model's dotted parameter name (``"lam[3]"``, ``"leaf.vcmax25"``) that
+        the value sets; empty means ``name``.
     """
 
     name: str
@@ -55,6 +66,12 @@ class ParamPrior:
     upper: float = np.inf
     units: str = ""
     citation: str = ""
+    parameter: str = ""
+
+    @property
+    def model_name(self) -> str:
+        """The model parameter this prior sets (``parameter`` or ``name``)."""
+        return self.parameter or self.name
 
     @property
     def latent_name(self) -> str:
@@ -112,22 +129,43 @@ def parse_prior(text: str) -> tuple[str, float, float]:
     return ("log" if m.group(1) == "LogNormal" else "identity"), float(m.group(2)), float(m.group(3))
 
 
-def priors_from_table(table: pd.DataFrame, class_id: int | None = None, names=None, *,
+def _labels(names) -> dict[str, str]:
+    """``{label: parameter name}`` from a sequence (label = name) or a mapping."""
+    if isinstance(names, Mapping):
+        return {str(k): str(v) for k, v in names.items()}
+    return {str(n): str(n) for n in names}
+
+
+def _prior_from_row(label: str, name: str, row, floors: Mapping[str, float], widen: float) -> ParamPrior:
+    kind, loc, sd = parse_prior(row["prior"])
+    field = parse_name(name)[0][-1]
+    sd = max(sd * widen, floors.get(name, floors.get(field, 0.0)))
+    unit = row["unit"] if "unit" in row else row.get("units", "")
+    return ParamPrior(name=label, transform=kind, loc=loc, scale=sd,
+                      lower=float(row.get("lower", -np.inf)), upper=float(row.get("upper", np.inf)),
+                      units=str(unit), citation=str(row.get("citation", "")),
+                      parameter="" if label == name else name)
+
+
+def priors_from_table(table: pd.DataFrame, class_id: int | None = None,
+                      names: Sequence[str] | Mapping[str, str] | None = None, *,
                       min_sd: dict | None = None, widen: float = 1.0) -> dict[str, ParamPrior]:
     """Priors for the parameters of one vegetation class from a parameter table.
 
     Parameters
     ----------
-    table : long table with columns ``name, prior, lower, upper, units, citation`` and
-        optionally ``class_id`` (e.g. :func:`process_models.vprm.parameter_table`).
-    class_id : the class to take (required when the table has several classes).
-    names : parameters to calibrate, in order (default: all of the class).
+    table : long table with columns ``name, prior, lower, upper, unit`` (or ``units``),
+        ``citation`` and optionally ``class_id`` (e.g. a model's ``parameter_table()`` or
+        :func:`process_models.vprm.parameter_table`).
+    class_id : the class to take (required when the table has several rows per name).
+    names : parameters to calibrate, in order (default: all of the class); a mapping
+        ``{label: table name}`` gives the priors short labels.
     min_sd : floors on the transformed-space sd (default :data:`DEFAULT_MIN_SD`).
     widen : multiplies every sd (sensitivity studies).
 
     Returns
     -------
-    dict name -> :class:`ParamPrior`, in the order of ``names``.
+    dict label -> :class:`ParamPrior`, in the order of ``names``.
     """
     rows = table
     if "class_id" in table and class_id is not None:
@@ -137,17 +175,28 @@ def priors_from_table(table: pd.DataFrame, class_id: int | None = None, names=No
     rows = rows.set_index("name")
     if rows.index.has_duplicates:
         raise ValueError("several rows per parameter: give class_id.")
-    names = list(rows.index) if names is None else list(names)
+    labels = _labels(list(rows.index) if names is None else names)
+    missing = [n for n in labels.values() if n not in rows.index]
+    if missing:
+        raise KeyError(f"parameters {missing} are not in the parameter table; "
+                       f"available: {list(rows.index)[:12]}")
     floors = DEFAULT_MIN_SD if min_sd is None else min_sd
-    out = {}
-    for n in names:
-        r = rows.loc[n]
-        kind, loc, sd = parse_prior(r["prior"])
-        sd = max(sd * widen, floors.get(n, 0.0))
-        out[n] = ParamPrior(name=n, transform=kind, loc=loc, scale=sd,
-                            lower=float(r.get("lower", -np.inf)), upper=float(r.get("upper", np.inf)),
-                            units=str(r.get("units", r.get("unit", ""))), citation=str(r.get("citation", "")))
-    return out
+    return {lab: _prior_from_row(lab, n, rows.loc[n], floors, widen) for lab, n in labels.items()}
+
+
+def priors_from_model(model, names: Sequence[str] | Mapping[str, str], *,
+                      min_sd: dict | None = None, widen: float = 1.0) -> dict[str, ParamPrior]:
+    """Priors of ``names`` from ``model.parameter_table()`` (any model of the interface).
+
+    ``names`` are the model's dotted parameter names, or ``{label: name}`` (e.g.
+    ``{"lam": "lam[3]"}`` for a VPRM class): the label names the NumPyro sites and the
+    keys of ``theta`` (:func:`assimilation.calibration.model_fn_from`), the name the
+    model parameter it sets. Example::
+
+        model = VPRMModel(table="mahadevan2008", temperatures="mahadevan2008", classes=(3,))
+        priors = priors_from_model(model, {"lam": "lam[3]", "par0": "par0[3]"})
+    """
+    return priors_from_table(model.parameter_table(), names=names, min_sd=min_sd, widen=widen)
 
 
 def prior_table(priors: dict[str, ParamPrior]) -> pd.DataFrame:

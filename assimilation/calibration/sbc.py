@@ -28,7 +28,7 @@ import numpyro
 from numpyro.infer import Predictive
 from scipy import stats
 
-from .builder import output
+from process_models.interface import output
 from .error_models import ErrorModel, FluxObservations
 from .inference import run_nuts
 from .priors import ParamPrior

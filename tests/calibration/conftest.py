@@ -3,8 +3,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from assimilation.calibration import interface_model_fn, priors_from_table
-from process_models.vprm import VPRMForcing, VPRMOptions, load_parameters, parameter_table, simulate
+from assimilation.calibration import model_fn_from, priors_from_model
+from process_models.vprm import VPRMForcing, VPRMModel, VPRMOptions
+
+MODEL = VPRMModel(VPRMOptions(mode="smooth"), "mahadevan2008", "mahadevan2008", (3,))
+"""Smooth VPRM with the Mahadevan et al. (2008) table, mixed forest (class 3) only."""
+LABELS = {"lam": "lam[3]", "alpha": "alpha[3]", "beta": "beta[3]"}
 
 
 def synthetic_forcing(T=72):
@@ -19,10 +23,14 @@ def synthetic_forcing(T=72):
 
 @pytest.fixture(scope="session")
 def vprm_problem():
-    """(model_fn, priors of lam/alpha/beta, base params, forcing)."""
+    """(model_fn, priors of lam/alpha/beta, base params, forcing), through the model interface."""
     forcing = synthetic_forcing()
-    base = load_parameters("mahadevan2008", temperatures="mahadevan2008", classes=[3])
-    pri = priors_from_table(parameter_table("mahadevan2008"), class_id=3,
-                            names=["lam", "alpha", "beta"])
-    fn = interface_model_fn(simulate, base, forcing, VPRMOptions(mode="smooth"))
-    return fn, pri, base, forcing
+    pri = priors_from_model(MODEL, LABELS)
+    fn = model_fn_from(MODEL, pri, forcing)
+    return fn, pri, MODEL.default_params(), forcing
+
+
+@pytest.fixture(scope="session")
+def vprm_model():
+    """The VPRMModel of :func:`vprm_problem`."""
+    return MODEL

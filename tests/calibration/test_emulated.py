@@ -36,18 +36,17 @@ def test_reweighting_exact_surrogate_draws_recovers_process_posterior():
     np.testing.assert_allclose(same.weights, 1 / 4000, rtol=1e-8)
 
 
-def test_vprm_coarse_forcing_surrogate(vprm_problem):
+def test_vprm_coarse_forcing_surrogate(vprm_problem, vprm_model):
     """Cheap surrogate: VPRM on 3-hour block-mean forcing (PAR and temperature). NUTS on
     it, then reweighting against hourly VPRM. Block-averaging PAR through the non-linear
     light response shifts the posterior by about 2 sd: PSIS flags the correction as
     unreliable (k-hat > 0.7), i.e. the method says when a final process-model run is
     needed; reweighting against the surrogate itself gives uniform weights."""
-    from assimilation.calibration import interface_model_fn
-    from process_models.vprm import VPRMOptions, simulate
+    from assimilation.calibration import model_fn_from
     fn, pri, base, forcing = vprm_problem
     block = lambda a: jnp.repeat(a.reshape(-1, 3).mean(1), 3)
     coarse = forcing.replace(temperature=block(forcing.temperature), par=block(forcing.par))
-    fn_c = interface_model_fn(simulate, base, coarse, VPRMOptions(mode="smooth"))
+    fn_c = model_fn_from(vprm_model, pri, coarse)
     truth = {"lam": 0.15, "alpha": 0.2, "beta": 0.5}
     y = np.asarray(fn(truth).nee) + np.random.default_rng(5).normal(size=forcing.par.shape[0])
     obs = FluxObservations.from_arrays(y)
