@@ -28,7 +28,9 @@ configs) are those of the readers without ``read_``; :data:`FORMATS` holds them 
 detection rules (:func:`detect_format`, :func:`read`; see :mod:`process_models.io.registry`).
 
 Also here: forcing builders (:func:`vprm_site_forcing`: VPRM forcing at a tower from a
-tower + satellite pair; :func:`park_falls_vprm_forcing`: US-PFa 2005), driver gap filling
+tower + satellite pair; :func:`park_falls_vprm_forcing`: US-PFa 2005;
+:func:`vprm_grid_forcing`: regional VPRM forcing from MOD09A1 + ERA5;
+:func:`munich_vprm_forcing`: Munich July 2022), driver gap filling
 (:func:`fill_gaps`), summaries and netCDF output (:func:`summarize`, :func:`write_netcdf`,
 :func:`netcdf_safe`) and the delimited-text helpers of the tower readers
 (:func:`read_table_text`, :func:`numeric_column`, :func:`parse_yyyymmddhhmm`).
@@ -43,6 +45,7 @@ from .efd import read_europe_fluxdata
 from .era5 import interpolate_to_grid, read_era5_single_levels
 from .fluxnet import read_fluxnet2015
 from .gap_filling import fill_gaps
+from .grid_forcing import munich_vprm_forcing, phenology_land_cover, vprm_grid_forcing
 from .modis import read_mod09a1
 from .park_falls import read_park_falls, read_vprm_parameter_tables
 from .pyrealm import read_pyrealm_merged
@@ -61,7 +64,7 @@ __all__ = [
     "FORMATS", "ReaderFormat", "detect_format", "format_names", "read", "reader",
     # data, forcing, gridding
     "data_path", "interpolate_to_grid", "fill_gaps", "vprm_site_forcing", "park_falls_vprm_forcing",
-    "satellite_index",
+    "satellite_index", "vprm_grid_forcing", "munich_vprm_forcing", "phenology_land_cover",
     # summaries and output
     "summarize", "summarize_dataset", "netcdf_safe", "dataframe_to_dataset", "write_netcdf",
     # delimited-text helpers
