@@ -63,7 +63,7 @@ def test_met_gaps_are_counted_filled_or_refused():
 
 def test_phenology_rules_on_synthetic_series():
     t = pd.date_range("2022-01-01", "2022-12-31", freq="8D")
-    doy = np.asarray(t.dayofyear, float)
+    doy = np.asarray(t.day_of_year, float)
     bump = lambda peak_doy, width: np.exp(-0.5 * ((doy - peak_doy) / width) ** 2)  # noqa: E731
     series = {
         "evergreen": 0.45 + 0.1 * bump(190, 60),       # high in winter and summer -> 1
