@@ -1,62 +1,39 @@
-"""Coupled soil-moisture / photosynthesis model with default parameters at four European
-sites: CH-Dav 2013-2022 (2018 and 2022 droughts), FR-Hes 2016 (soil-water profiles), BE-Vie
-2014 (satellite LAI forcing) and the ISMN FR-Aqui soil-moisture station.
+"""Coupled soil-moisture / photosynthesis model with default parameters at European sites.
 
-No parameter is calibrated: every run uses ``process_models.coupled.load_parameters(pft,
-soil_texture)``. Observations are used only for scoring. Driver gaps are filled with
-``process_models.bmi._forcing.fill_gaps`` (linear <= 2 h, else mean diurnal cycle of 15 days;
-counts in the report). Metrics: R2 (squared Pearson r), RMSE and bias (model - obs) of
-half-hourly and daily means (days with >= 24 observed half-hours).
+The model (``process_models.coupled``): FvCB photosynthesis (Farquhar et al. 1980) with
+Medlyn et al. (2011) stomata on sun/shade big leaves (de Pury & Farquhar 1997), Richards
+-equation soil water with Campbell (1974) / Clapp & Hornberger (1978) hydraulics, CLM4.5
+root water stress (Oleson et al. 2013) and CASA-like carbon pools. No parameter is
+calibrated: every run uses ``load_parameters(pft, soil_texture)``; observations only score.
+Driver gaps are filled with ``process_models.io.fill_gaps`` (linear <= 2 h, else the 15-day
+mean diurnal cycle; Falge et al. 2001, Agric. For. Meteorol. 107, 43). Metrics: R2 (squared
+Pearson r), RMSE and bias (model - obs) of half-hourly and daily means.
+
+Sites: CH-Dav 2013-2022 (2018 and 2022 droughts), FR-Hes 2016 (soil-water profiles), BE-Vie
+2014 (satellite LAI forcing), the ISMN FR-Aqui soil-moisture station, and a BMI coupling of
+the model with VPRM (Mahadevan et al. 2008) at AT-Neu, July 2010.
 
 Run: ``python -m experiments.coupled_study [--quick] [--out DIR]``; ``--quick`` runs CH-Dav
-May-August 2018 only (< 60 s).
-
-Expected (full run, default parameters): seasonal cycles of GPP, LE and SWC captured at CH-Dav
-(daily GPP R2 about 0.8); the 2018 summer shows the lowest modelled SWC and water-stress factor
-of the decade. See REPORT.md for the numbers of the current model version.
+May-August 2018 only (< 60 s). Expected (full run): seasonal cycles of GPP, LE and SWC
+captured at CH-Dav; the 2018 summer shows the lowest modelled SWC and water-stress factor
+of the decade.
 """
 from __future__ import annotations
 
-import argparse
-import json
+import inspect
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import xarray as xr  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
+from experiments.metrics import skill, skill_rows
+from experiments.report import (Expected, enable_float64, markdown_table, parse_settings,
+                                save_figure, write_metrics, write_report)
+from experiments.sites import get_site
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-
-from experiments.metrics import skill  # noqa: E402
-from process_models import coupled  # noqa: E402
-from process_models.bmi._forcing import fill_gaps  # noqa: E402
-from process_models.io import (data_path, read_diive_parquet, read_europe_fluxdata,  # noqa: E402
-                               read_ismn_stm, read_pyrealm_merged)
-from process_models.io._tower import numeric_column, parse_yyyymmddhhmm, read_table_text  # noqa: E402
-
-jax.config.update("jax_enable_x64", True)
-
-SITES = {
-    "CH-Dav": dict(lat=46.8153, lon=9.8559, pft="ENF", soil="loam",
-                   file=("ch-dav_2013-2022_diive",
-                         "exampledata_PARQUET_CH-DAV_FP2022.5_2013-2022_ID20230206154316_30MIN.parquet")),
-    "FR-Hes": dict(lat=48.6742, lon=7.0656, pft="DBF", soil="loam",
-                   file=("fr-hes_2016_europe-fluxdata", "FR-Hes_europe-fluxdata_2016.txt.gz")),
-    "BE-Vie": dict(lat=50.3049, lon=5.9981, pft="MF", soil="loam",
-                   file=("be-vie_2014_pyrealm", "merged_BE-Vie_data.csv")),
-    "FR-Aqui": dict(lat=44.467, lon=-0.7269, pft="ENF", soil="loamy_sand",
-                    file=("ismn_fr-aqui_smosmania",
-                          "FR-Aqui_FR-Aqui_fraye_sm_0.050000_0.050000_ThetaProbe-ML2X_19500101_"
-                          "20210131.stm.gz")),
-}
 DRIVERS = ("air_temperature", "vpd", "shortwave_in", "precipitation", "air_pressure",
            "wind_speed", "co2", "lai")
 
@@ -64,294 +41,232 @@ DRIVERS = ("air_temperature", "vpd", "shortwave_in", "precipitation", "air_press
 @dataclass(frozen=True)
 class Settings:
     out: str = "experiments/output/coupled_study"
-    quick: bool = False
+    sites: str = "CH-Dav,FR-Hes,BE-Vie,FR-Aqui,AT-Neu"
+    chdav_start: str = "2013-01-01"
+    chdav_end: str = "2022-12-31"
+    spin_up_year: str = "2013"       # "" = no spin-up (soil at field capacity)
+
+    @classmethod
+    def quick(cls) -> "Settings":
+        return cls(sites="CH-Dav", chdav_start="2018-05-01", chdav_end="2018-08-31", spin_up_year="")
 
 
-# ------------------------------------------------------------------------------ helpers
-
-def layer_depths(params):
-    _, top, centre, _ = coupled.soil_water.layer_geometry(params.layer_thickness)
-    return np.asarray(centre)
+def _k(var, res, stat, period="2018-05..08"):
+    return f"skill/CH-Dav/{period}/{var}/{res}/{stat}"
 
 
-def swc_at_depth(swc_layers: np.ndarray, centres: np.ndarray, depth: float) -> np.ndarray:
-    """Model SWC at ``depth`` (m): linear in depth between layer centres (top/bottom layer
-    value outside them)."""
-    return np.array([np.interp(depth, centres, row) for row in swc_layers]) if swc_layers.ndim == 2 \
-        else np.interp(depth, centres, swc_layers)
+# Measured in the quick configuration (float64). Tolerances: R2 0.01 (1), RMSE 2 % of its
+# value, bias 0.1 umol m-2 s-1, 2 W m-2, 0.002 m3 m-3: round-off across platforms only.
+EXPECTED_QUICK = (
+    Expected(_k("GPP (NT, CUT_REF)", "half-hourly", "r2"), 0.8252, 0.01, "CH-Dav GPP half-hourly R2"),
+    Expected(_k("GPP (NT, CUT_REF)", "half-hourly", "rmse"), 4.633, 0.093, "CH-Dav GPP RMSE (umol m-2 s-1)"),
+    Expected(_k("GPP (NT, CUT_REF)", "daily", "r2"), 0.3871, 0.01, "CH-Dav GPP daily R2"),
+    Expected(_k("GPP (NT, CUT_REF)", "daily", "bias"), 2.129, 0.1, "CH-Dav GPP bias (umol m-2 s-1)"),
+    Expected(_k("NEE (measured)", "half-hourly", "r2"), 0.5147, 0.01, "CH-Dav NEE half-hourly R2"),
+    Expected(_k("NEE (measured)", "half-hourly", "rmse"), 5.595, 0.112, "CH-Dav NEE RMSE (umol m-2 s-1)"),
+    Expected(_k("LE (measured)", "half-hourly", "r2"), 0.4745, 0.01, "CH-Dav LE half-hourly R2"),
+    Expected(_k("LE (measured)", "daily", "bias"), 44.07, 2.0, "CH-Dav LE daily bias (W m-2)"),
+    Expected(_k("SWC 0.15 m", "half-hourly", "r2"), 0.8293, 0.01, "CH-Dav SWC 0.15 m R2"),
+    Expected(_k("SWC 0.15 m", "daily", "rmse"), 0.03617, 0.002, "CH-Dav SWC daily RMSE (m3 m-3)"),
+    Expected(_k("SWC 0.15 m", "half-hourly", "model_mean"), 0.2401, 0.002, "CH-Dav model SWC mean (m3 m-3)"),
+)
 
 
-def run_site(ds, site, *, lai=False, initial_state=None, **kw):
-    """Gap-fill drivers, build the forcing, simulate; returns (outputs Dataset, final state,
-    params, notes)."""
-    s = SITES[site]
+def run_site(ds, site, *, lai=False, initial_state=None, **forcing_kw):
+    """Gap-fill the drivers, build the forcing, simulate with the site's default parameters.
+    Returns (outputs Dataset, final state, params, notes on fills and defaults)."""
+    from process_models import coupled
+    from process_models.io import fill_gaps
+    s = get_site(site)
     ds, notes = fill_gaps(ds, [v for v in DRIVERS if v in ds])
-    with warnings.catch_warnings(record=True) as w:
-        warnings.simplefilter("always")
-        forcing = coupled.forcing_from_dataset(ds, s["lat"], s["lon"], lai=lai, **kw)
-    notes += [str(x.message).split(": ", 1)[-1] for x in w if x.category is UserWarning]
-    params = coupled.load_parameters(s["pft"], s["soil"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        forcing, more = coupled.forcing_from_dataset(ds, s.latitude, s.longitude, lai=lai,
+                                                     return_notes=True, **forcing_kw)
+    params = coupled.load_parameters(s.pft, s.soil_texture)
     out, state = coupled.simulate(params, forcing, initial_state, return_state=True)
-    res = coupled.outputs_to_dataset(out, time=ds.time.values, params=params)
-    return res, state, params, forcing, notes
+    return coupled.outputs_to_dataset(out, time=ds.time.values, params=params), state, params, notes + more
 
 
-def metric_rows(site, period, pairs: dict, index) -> list[dict]:
-    """Half-hourly and daily skill for ``{variable: (model, obs)}`` series on ``index``."""
-    rows = []
-    for var, (m, o) in pairs.items():
-        ms, os_ = pd.Series(np.asarray(m, float), index=index), pd.Series(np.asarray(o, float), index=index)
-        h = skill(ms, os_)
-        df = pd.DataFrame({"m": ms, "o": os_}).dropna()
-        g = df.groupby(df.index.floor("D"))
-        per_day = max(1, int(round(86400 / ((index[1] - index[0]) / pd.Timedelta("1s")))))
-        dd = g.mean()[g.size() >= per_day // 2]
-        d = skill(dd["m"], dd["o"])
-        for res, sk in (("half-hourly", h), ("daily", d)):
-            rows.append({"site": site, "period": period, "variable": var, "resolution": res,
-                         "n": sk["n"], "r2": sk["r2"], "rmse": sk["rmse"], "bias": sk["bias"],
-                         "obs_mean": float(os_[ms.notna()].mean()) if res == "half-hourly" else float(dd["o"].mean()),
-                         "model_mean": float(ms[os_.notna()].mean()) if res == "half-hourly" else float(dd["m"].mean())})
-    return rows
+def swc_at(res, params, depth):
+    """Model soil water (m3 m-3) at ``depth`` (m), linear between layer centres."""
+    from assimilation.calibration import soil_water_at_depth
+    return np.asarray(soil_water_at_depth(res.soil_water_content.values, params.layer_thickness, depth))
 
 
-def _save(fig, out: Path, name: str, figs: list):
-    fig.tight_layout()
-    fig.savefig(out / name, dpi=110)
-    plt.close(fig)
-    figs.append(name)
-
-
-# ----------------------------------------------------------------------------- CH-Dav
-
-def ch_dav(settings: Settings, out: Path, figs: list, report: list) -> tuple[list, dict]:
-    raw = read_diive_parquet(data_path(*SITES["CH-Dav"]["file"]))
-    if settings.quick:
-        ds = raw.sel(time=slice("2018-05-01", "2018-08-31"))
-        period, state0 = "2018-05..08", None
-    else:
-        ds = raw
-        period = "2013-2022"
-        # one-year spin-up (2013) of soil water, snow, soil temperature and carbon pools
-        _, state0, _, _, _ = run_site(raw.sel(time="2013"), "CH-Dav")
-    res, _, params, forcing, notes = run_site(ds, "CH-Dav", initial_state=state0)
-    idx = pd.DatetimeIndex(ds.time.values)
-    centres = layer_depths(params)
-    swc015 = swc_at_depth(res.soil_water_content.values, centres, 0.15)
-    rows = metric_rows("CH-Dav", period, {
-        "GPP (NT, CUT_REF)": (res.gpp.values, ds.gpp.values),
-        "NEE (measured)": (res.nee.values, ds.nee.values),
-        "LE (measured)": (res.le.values, ds.le.values),
-        "SWC 0.15 m": (swc015, ds.soil_water_content.values),
-    }, idx)
-    info = {"notes": notes, "spin_up": "one year (2013) for soil water, snow and soil "
-            "temperature" if not settings.quick else "none (field capacity on 1 May 2018)"}
-
-    # daily series figure
-    daily = pd.DataFrame({"gpp_obs": ds.gpp.values, "gpp_mod": res.gpp.values,
-                          "le_obs": ds.le.values, "le_mod": res.le.values,
-                          "swc_obs": ds.soil_water_content.values, "swc_mod": swc015,
-                          "stress": res.water_stress.values, "lai": res.lai.values}, index=idx)
-    dd = daily.resample("D").mean()
-    fig, ax = plt.subplots(4, 1, figsize=(11, 9), sharex=True)
-    ax[0].plot(dd.index, dd.gpp_obs, lw=0.7, label="tower GPP (NT)")
-    ax[0].plot(dd.index, dd.gpp_mod, lw=0.7, label="model")
-    ax[0].set_ylabel("GPP\numol m-2 s-1")
-    ax[1].plot(dd.index, dd.le_obs, lw=0.7, label="tower LE")
-    ax[1].plot(dd.index, dd.le_mod, lw=0.7, label="model")
-    ax[1].set_ylabel("LE\nW m-2")
-    ax[2].plot(dd.index, dd.swc_obs, lw=0.7, label="SWC 0.15 m obs")
-    ax[2].plot(dd.index, dd.swc_mod, lw=0.7, label="model at 0.15 m")
-    ax[2].set_ylabel("SWC\nm3 m-3")
-    ax[3].plot(dd.index, dd.stress, lw=0.7, color="C3", label="water-stress factor")
-    ax[3].plot(dd.index, dd.lai / dd.lai.max(), lw=0.7, color="C2", label="LAI / max")
-    ax[3].set_ylabel("1")
-    for a in ax:
+def panels(daily: pd.DataFrame, spec, title, out, name, figs):
+    """Stacked daily panels: ``spec`` = [(ylabel, {column: label})]."""
+    fig, ax = plt.subplots(len(spec), 1, figsize=(11, 2.3 * len(spec)), sharex=True, squeeze=False)
+    for a, (ylabel, cols) in zip(ax[:, 0], spec):
+        for c, label in cols.items():
+            a.plot(daily.index, daily[c], lw=0.8, label=label)
+        a.set_ylabel(ylabel)
         a.legend(loc="upper left", fontsize=8)
-    ax[0].set_title(f"CH-Dav {period}, default ENF parameters (daily means)")
-    _save(fig, out, "chdav_daily_series.png", figs)
+    ax[0, 0].set_title(title)
+    save_figure(fig, out, name, figs)
 
-    if not settings.quick:
-        info["drought"] = drought_figure(daily, out, figs)
-    seasonal = daily.groupby(daily.index.month)[["gpp_obs", "gpp_mod", "le_obs", "le_mod",
-                                                  "swc_obs", "swc_mod"]].mean()
-    info["seasonal"] = seasonal
+
+def ch_dav(st: Settings, figs: list) -> tuple[list, dict]:
+    """## CH-Dav (Davos, subalpine Norway spruce; ENF, loam)
+
+    LAI from the leaf carbon pool (no satellite LAI for this site in the shipped data). Wind
+    speed and CO2 are not in the diive file: defaults (2 m s-1, 400 umol mol-1). SWC is
+    observed only at 0.15 m; the model value there is interpolated linearly in depth between
+    layer centres. The full run spins up soil water, snow, soil temperature and carbon pools
+    over one year (2013). Drought response: JJA means per year of SWC at 0.15 m, the
+    modelled water-stress factor (1 = no stress) and the GPP anomaly from the JJA mean."""
+    from process_models.io import data_path, read_diive_parquet
+    raw = read_diive_parquet(data_path(*get_site("CH-Dav").path))
+    ds = raw.sel(time=slice(st.chdav_start, st.chdav_end))
+    state0 = run_site(raw.sel(time=st.spin_up_year), "CH-Dav")[1] if st.spin_up_year else None
+    res, _, params, notes = run_site(ds, "CH-Dav", initial_state=state0)
+    t = pd.DatetimeIndex(ds.time.values)
+    period = f"{t[0]:%Y-%m}..{t[-1]:%m}" if t[0].year == t[-1].year else f"{t[0].year}-{t[-1].year}"
+    swc = swc_at(res, params, 0.15)
+    rows = skill_rows({"GPP (NT, CUT_REF)": (res.gpp.values, ds.gpp.values),
+                       "NEE (measured)": (res.nee.values, ds.nee.values),
+                       "LE (measured)": (res.le.values, ds.le.values),
+                       "SWC 0.15 m": (swc, ds.soil_water_content.values)}, t, site="CH-Dav", period=period)
+    hh = pd.DataFrame({"gpp_obs": ds.gpp.values, "gpp_mod": res.gpp.values, "le_obs": ds.le.values,
+                       "le_mod": res.le.values, "swc_obs": ds.soil_water_content.values, "swc_mod": swc,
+                       "stress": res.water_stress.values, "lai": res.lai.values / float(res.lai.max())}, index=t)
+    panels(hh.resample("D").mean(), [
+        ("GPP\numol m-2 s-1", {"gpp_obs": "tower GPP (NT)", "gpp_mod": "model"}),
+        ("LE\nW m-2", {"le_obs": "tower LE", "le_mod": "model"}),
+        ("SWC\nm3 m-3", {"swc_obs": "SWC 0.15 m obs", "swc_mod": "model at 0.15 m"}),
+        ("1", {"stress": "water-stress factor", "lai": "LAI / max"})],
+        f"CH-Dav {period}, default ENF parameters (daily means)", st.out, "chdav_daily_series.png", figs)
+    info = {"notes": notes, "seasonal": hh.groupby(t.month).mean()}
+    if t[-1].year > t[0].year:
+        jja = hh[t.month.isin([6, 7, 8])]
+        y = jja.groupby(jja.index.year).mean()
+        for c in ("gpp_obs", "gpp_mod"):
+            y[c + "_anom"] = y[c] - y[c].mean()
+        y = y[["swc_obs", "swc_mod", "stress", "gpp_obs_anom", "gpp_mod_anom"]]
+        fig, ax = plt.subplots(1, 3, figsize=(14, 4))
+        y[["swc_obs", "swc_mod"]].plot.bar(ax=ax[0], ylabel="JJA mean SWC 0.15 m (m3 m-3)")
+        y["stress"].plot.bar(ax=ax[1], ylabel="JJA water-stress factor (1 = none)",
+                             color=["C3" if yr in (2018, 2022) else "C7" for yr in y.index],
+                             ylim=(min(0.5, float(y.stress.min()) - 0.05), 1.01))
+        y[["gpp_obs_anom", "gpp_mod_anom"]].plot.bar(ax=ax[2], ylabel="JJA GPP anomaly (umol m-2 s-1)")
+        fig.suptitle("CH-Dav summers: 2018 and 2022 droughts vs other years")
+        save_figure(fig, st.out, "chdav_drought_response.png", figs)
+        info["table"] = markdown_table(y.reset_index(names="year"))
     return rows, info
 
 
-def drought_figure(daily: pd.DataFrame, out: Path, figs: list) -> pd.DataFrame:
-    """JJA means per year: SWC (obs, model), water stress, GPP anomaly (obs, model)."""
-    jja = daily[daily.index.month.isin([6, 7, 8])]
-    y = jja.groupby(jja.index.year).mean()
-    y["gpp_obs_anom"] = y.gpp_obs - y.gpp_obs.mean()
-    y["gpp_mod_anom"] = y.gpp_mod - y.gpp_mod.mean()
-    y["swc_obs_anom"] = y.swc_obs - y.swc_obs.mean()
-    y["swc_mod_anom"] = y.swc_mod - y.swc_mod.mean()
-    fig, ax = plt.subplots(1, 3, figsize=(14, 4))
-    w = 0.38
-    x = np.arange(len(y))
-    ax[0].bar(x - w / 2, y.swc_obs, w, label="obs 0.15 m")
-    ax[0].bar(x + w / 2, y.swc_mod, w, label="model 0.15 m")
-    ax[0].set_ylabel("JJA mean SWC (m3 m-3)")
-    ax[1].bar(x, y.stress, color=["C3" if yr in (2018, 2022) else "C7" for yr in y.index])
-    ax[1].set_ylabel("JJA mean water-stress factor (1 = none)")
-    ax[1].set_ylim(min(0.5, float(y.stress.min()) - 0.05), 1.01)
-    ax[2].bar(x - w / 2, y.gpp_obs_anom, w, label="tower")
-    ax[2].bar(x + w / 2, y.gpp_mod_anom, w, label="model")
-    ax[2].axhline(0, color="k", lw=0.5)
-    ax[2].set_ylabel("JJA GPP anomaly (umol m-2 s-1)")
-    for a in ax:
-        a.set_xticks(x, [str(v) for v in y.index], rotation=45)
-        a.legend(fontsize=8) if a is not ax[1] else None
-    fig.suptitle("CH-Dav summers: 2018 and 2022 droughts vs other years")
-    _save(fig, out, "chdav_drought_response.png", figs)
-    return y
+def fr_hes(st: Settings, figs: list) -> tuple[list, dict]:
+    """## FR-Hes 2016 (Hesse beech; DBF, loam)
 
-
-# ----------------------------------------------------------------------------- FR-Hes
-
-def fr_hes_profiles(path) -> pd.DataFrame:
-    """Mean over the 7 SWC profiles of each vertical position d (SWC_p_d_1, %, -> m3 m-3).
-    Depths are not given in the file; positions are numbered from the top."""
-    src = str(path)
-    df, (names,) = read_table_text(path, sep=",", header_rows=1, required=("TIMESTAMP_END",))
-    t_end = parse_yyyymmddhhmm(df, "TIMESTAMP_END", source=src)
-    t = pd.DatetimeIndex(t_end) - pd.Timedelta("30min")
-    cols = {}
-    for d in range(1, 6):
-        c = [n for n in names if n.startswith("SWC_") and n.split("_")[2] == str(d)
-             and n.endswith("_1")]
-        if c:
-            v = np.nanmean(np.stack([numeric_column(df, x, source=src) for x in c]), axis=0)
-            cols[f"position {d}"] = v / 100.0
-    return pd.DataFrame(cols, index=t)
-
-
-def fr_hes(settings: Settings, out: Path, figs: list) -> tuple[list, dict]:
-    path = data_path(*SITES["FR-Hes"]["file"])
+    The file has no partitioned GPP, so carbon is scored on measured NEE. LAI comes from the
+    leaf carbon pool all year (no leaf phenology yet), so winter GPP of this deciduous forest
+    is overestimated. SWC: 7 profiles x 5 vertical positions (`SWC_p_d_1`, %), averaged per
+    position; the depths are not in the file, so each position is compared (daily) with the
+    model layer it correlates best with. Table: correlation of model layers (rows) with the
+    observed positions (columns)."""
+    from process_models.io import (data_path, numeric_column, parse_yyyymmddhhmm, read_europe_fluxdata,
+                                   read_table_text)
+    path = data_path(*get_site("FR-Hes").path)
     ds = read_europe_fluxdata(path)
-    res, _, params, _, notes = run_site(ds, "FR-Hes")
-    idx = pd.DatetimeIndex(ds.time.values)
-    rows = metric_rows("FR-Hes", "2016", {"NEE (measured)": (res.nee.values, ds.nee.values),
-                                          "LE (measured)": (res.le.values, ds.le.values)}, idx)
-    prof = fr_hes_profiles(path).reindex(idx)
-    mod = pd.DataFrame(res.soil_water_content.values, index=idx,
-                       columns=[f"layer {i} ({c:.2f} m)" for i, c in enumerate(layer_depths(params))])
-    pd_, md = prof.resample("D").mean(), mod.resample("D").mean()
-    corr = pd.DataFrame({p: [pd_[p].corr(md[m]) for m in md] for p in pd_}, index=md.columns)
-    best = {p: (corr[p].idxmax(), float(corr[p].max())) for p in corr}
-    for p in pd_:
-        layer = best[p][0]
-        sk = skill(md[layer], pd_[p])
+    res, _, params, notes = run_site(ds, "FR-Hes")
+    t = pd.DatetimeIndex(ds.time.values)
+    rows = skill_rows({"NEE (measured)": (res.nee.values, ds.nee.values),
+                       "LE (measured)": (res.le.values, ds.le.values)}, t, site="FR-Hes", period="2016")
+    df, (names,) = read_table_text(path, sep=",", header_rows=1, required=("TIMESTAMP_END",))
+    t_end = pd.DatetimeIndex(parse_yyyymmddhhmm(df, "TIMESTAMP_END", source=str(path)))
+    prof = pd.DataFrame({f"position {d}": np.nanmean([numeric_column(df, n, source=str(path)) for n in names
+                                                      if n.startswith(f"SWC_") and n.split("_")[2] == str(d)
+                                                      and n.endswith("_1")], axis=0) / 100.0
+                         for d in range(1, 6)}, index=t_end - pd.Timedelta("30min")).reindex(t)
+    centres = np.cumsum(params.layer_thickness) - 0.5 * np.asarray(params.layer_thickness)
+    mod = pd.DataFrame(res.soil_water_content.values, index=t,
+                       columns=[f"layer {i} ({c:.2f} m)" for i, c in enumerate(centres)])
+    po, mo = prof.resample("D").mean(), mod.resample("D").mean()
+    corr = pd.DataFrame({p: [po[p].corr(mo[m]) for m in mo] for p in po}, index=mo.columns)
+    for p in po:
+        layer = corr[p].idxmax()
+        sk = skill(mo[layer], po[p])
         rows.append({"site": "FR-Hes", "period": "2016", "variable": f"SWC {p} vs best {layer}",
-                     "resolution": "daily", "n": sk["n"], "r2": sk["r2"], "rmse": sk["rmse"],
-                     "bias": sk["bias"], "obs_mean": float(pd_[p].mean()),
-                     "model_mean": float(md[layer].mean())})
+                     "resolution": "daily", **{k: sk[k] for k in ("n", "r2", "rmse", "bias")},
+                     "obs_mean": float(po[p].mean()), "model_mean": float(mo[layer].mean())})
     fig, ax = plt.subplots(2, 1, figsize=(11, 7), sharex=True)
-    for p in pd_:
-        ax[0].plot(pd_.index, pd_[p], lw=0.8, label=p)
-    ax[0].set_ylabel("observed SWC (m3 m-3)\nmean of 7 profiles")
-    for m in md:
-        ax[1].plot(md.index, md[m], lw=0.8, label=m)
-    ax[1].set_ylabel("model SWC (m3 m-3)")
-    for a in ax:
-        a.legend(fontsize=7, ncol=3)
+    po.plot(ax=ax[0], lw=0.8, ylabel="observed SWC (m3 m-3)\nmean of 7 profiles")
+    mo.plot(ax=ax[1], lw=0.8, ylabel="model SWC (m3 m-3)")
     ax[0].set_title("FR-Hes 2016 soil-water profiles (depths of the positions are not in the file)")
-    _save(fig, out, "frhes_swc_profiles.png", figs)
-    daily = pd.DataFrame({"gpp_mod": res.gpp.values, "le_obs": ds.le.values, "le_mod": res.le.values,
-                          "nee_obs": ds.nee.values, "nee_mod": res.nee.values}, index=idx)
-    return rows, {"notes": notes, "correlation": corr, "seasonal":
-                  daily.groupby(idx.month).mean()}
+    save_figure(fig, st.out, "frhes_swc_profiles.png", figs)
+    seasonal = pd.DataFrame({"gpp_mod": res.gpp.values, "le_obs": ds.le.values, "le_mod": res.le.values},
+                            index=t).groupby(t.month).mean()
+    return rows, {"notes": notes, "seasonal": seasonal,
+                  "table": markdown_table(corr.reset_index(names="model layer"), ".2f")}
 
 
-# ----------------------------------------------------------------------------- BE-Vie
+def be_vie(st: Settings, figs: list) -> tuple[list, dict]:
+    """## BE-Vie 2014 (Vielsalm mixed forest; MF, loam): satellite LAI
 
-def be_vie(settings: Settings, out: Path, figs: list) -> tuple[list, dict]:
-    """BE-Vie 2014 has no precipitation in the pyrealm merge: the soil water is reset to field
-    capacity every midnight (a daily 'assimilation' of a wet-soil observation, a lax.scan over
-    days), so the runs show the light/LAI response without water limitation."""
-    ds = read_pyrealm_merged(data_path(*SITES["BE-Vie"]["file"]))
-    s = SITES["BE-Vie"]
-    ds_f, notes = fill_gaps(ds, [v for v in DRIVERS if v in ds])
-    params = coupled.load_parameters(s["pft"], s["soil"])
-    theta_fc = jnp.broadcast_to(coupled.soil_water.field_capacity(params.soil), (params.n_layers,))
-    idx = pd.DatetimeIndex(ds.time.values)
+    The pyrealm merge has **no precipitation, shortwave or wind**: shortwave is derived from
+    PPFD, wind is the default, and the soil water is reset to field capacity every midnight
+    (`process_models.coupled.insertion.simulate_with_daily_reset`), so these runs isolate
+    the light/LAI response; soil-water and ET scores are not meaningful here and are not
+    reported. GPP is scored against the FLUXNET daytime-partitioned GPP."""
+    from process_models import coupled
+    from process_models.coupled.insertion import simulate_with_daily_reset
+    from process_models.io import data_path, fill_gaps, read_pyrealm_merged
+    s = get_site("BE-Vie")
+    ds = read_pyrealm_merged(data_path(*s.path))
+    filled, notes = fill_gaps(ds, [v for v in DRIVERS if v in ds])
+    params = coupled.load_parameters(s.pft, s.soil_texture)
+    fc = coupled.soil_water.field_capacity(params.soil)
     runs = {}
     for label, lai in (("satellite LAI", None), ("LAI from leaf pool", False)):
-        with warnings.catch_warnings(record=True) as w:
-            warnings.simplefilter("always")
-            forcing = coupled.forcing_from_dataset(ds_f, s["lat"], s["lon"], lai=lai,
-                                                   precipitation=0.0)
-        notes += [f"{label}: " + str(x.message).split(": ", 1)[-1] for x in w
-                  if x.category is UserWarning]
-        per_day = int(round(86400 / forcing.dt_seconds))
-        n_days = forcing.n_steps // per_day
-        days = jax.tree_util.tree_map(
-            lambda x: x[:n_days * per_day].reshape((n_days, per_day) + x.shape[1:]), forcing)
-        state0 = coupled.initial_state(params, forcing)
-
-        def one_day(state, f_day):
-            state = state.replace(soil_water_content=theta_fc.astype(state.soil_water_content.dtype))
-            o, st = coupled.simulate(params, f_day, state, return_state=True)
-            return st, o
-
-        _, o = jax.lax.scan(one_day, state0, days)
-        o = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), o)
-        runs[label] = o
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            forcing, more = coupled.forcing_from_dataset(filled, s.latitude, s.longitude, lai=lai,
+                                                         precipitation=0.0, return_notes=True)
+        notes += [f"{label}: {m}" for m in more]
+        runs[label] = simulate_with_daily_reset(params, forcing, fc)[0]
     n = runs["satellite LAI"].gpp.shape[0]
+    t = pd.DatetimeIndex(ds.time.values[:n])
     rows = []
     for label, o in runs.items():
-        rows += metric_rows("BE-Vie", f"2014 ({label}, wet soil)",
-                            {"GPP (DT, FLUXNET)": (np.asarray(o.gpp), ds.gpp.values[:n])}, idx[:n])
+        rows += skill_rows({"GPP (DT, FLUXNET)": (np.asarray(o.gpp), ds.gpp.values[:n])}, t,
+                           site="BE-Vie", period=f"2014 ({label}, wet soil)")
     d = pd.DataFrame({"obs": ds.gpp.values[:n], **{k: np.asarray(v.gpp) for k, v in runs.items()},
-                      "lai_sat": ds.lai.values[:n],
-                      "lai_pool": np.asarray(runs["LAI from leaf pool"].lai)}, index=idx[:n])
-    dd = d.resample("D").mean()
-    fig, ax = plt.subplots(2, 1, figsize=(11, 6), sharex=True)
-    ax[0].plot(dd.index, dd.obs, lw=0.8, label="tower GPP (DT)")
-    for k in runs:
-        ax[0].plot(dd.index, dd[k], lw=0.8, label=f"model, {k}")
-    ax[0].set_ylabel("GPP (umol m-2 s-1)")
-    ax[0].legend(fontsize=8)
-    ax[1].plot(dd.index, dd.lai_sat, label="satellite LAI (forcing)")
-    ax[1].plot(dd.index, dd.lai_pool, label="LAI from leaf pool")
-    ax[1].set_ylabel("LAI (m2 m-2)")
-    ax[1].legend(fontsize=8)
-    ax[0].set_title("BE-Vie 2014: satellite LAI vs prognostic LAI (soil reset to field capacity "
-                    "daily: no precipitation in the file)")
-    _save(fig, out, "bevie_gpp_lai.png", figs)
-    return rows, {"notes": notes, "seasonal": d.groupby(d.index.month).mean()}
+                      "lai_sat": ds.lai.values[:n], "lai_pool": np.asarray(runs["LAI from leaf pool"].lai)},
+                     index=t)
+    panels(d.resample("D").mean(), [
+        ("GPP (umol m-2 s-1)", {"obs": "tower GPP (DT)", **{k: f"model, {k}" for k in runs}}),
+        ("LAI (m2 m-2)", {"lai_sat": "satellite LAI (forcing)", "lai_pool": "LAI from leaf pool"})],
+        "BE-Vie 2014: satellite vs prognostic LAI (soil reset to field capacity daily)",
+        st.out, "bevie_gpp_lai.png", figs)
+    return rows, {"notes": notes, "seasonal": d.groupby(t.month).mean()}
 
 
-# ---------------------------------------------------------------------------- FR-Aqui
+def fr_aqui(st: Settings, figs: list) -> tuple[list, dict]:
+    """## FR-Aqui (ISMN 'fraye', Landes pine forest): soil moisture only
 
-def fr_aqui(settings: Settings, out: Path, figs: list, hes_ds=None) -> tuple[list, dict]:
-    """No meteorological forcing exists for FR-Aqui in the shipped data. What we can do
-    honestly: (1) describe the observed 0.05 m series (2013-2019); (2) a cross-site check of
-    the modelled surface-layer dynamics with FR-Aqui's soil (loamy sand from the ISMN/HWSD
-    static file, ENF) driven by FR-Hes 2016 weather, compared with FR-Aqui 2016: range and
-    the correlation of 30-day smoothed seasonal courses. Labelled indicative only."""
-    obs = read_ismn_stm(data_path(*SITES["FR-Aqui"]["file"]))
+    **What is missing:** the shipped data have no meteorological forcing at FR-Aqui, so a
+    site simulation is impossible. We report (1) the observed 0.05 m series (ISMN flag G
+    only) and (2) an indicative cross-site check: the model with FR-Aqui's soil (loamy sand,
+    ISMN/HWSD static file; ENF) driven by FR-Hes 2016 weather (~700 km away), compared with
+    FR-Aqui 2016 on ranges and the 30-day smoothed seasonal course."""
+    from process_models.io import data_path, read_europe_fluxdata, read_ismn_stm
+    obs = read_ismn_stm(data_path(*get_site("FR-Aqui").path))
     sm = obs.soil_water_content.where(obs.valid).to_series()
     daily_obs = sm.resample("D").mean()
-    hes = read_europe_fluxdata(data_path(*SITES["FR-Hes"]["file"]))
-    res, _, params, _, notes = run_site(hes, "FR-Aqui")
-    top = swc_at_depth(res.soil_water_content.values, layer_depths(params), 0.05)
-    mod = pd.Series(top, index=pd.DatetimeIndex(hes.time.values)).resample("D").mean()
+    hes = read_europe_fluxdata(data_path(*get_site("FR-Hes").path))
+    res, _, params, notes = run_site(hes, "FR-Aqui")
+    mod = pd.Series(swc_at(res, params, 0.05), index=pd.DatetimeIndex(hes.time.values)).resample("D").mean()
     o16 = daily_obs.loc["2016"]
     both = pd.DataFrame({"obs": o16, "mod": mod}).dropna()
     sm30 = both.rolling(30, center=True, min_periods=15).mean().dropna()
-    r_daily = float(both.obs.corr(both["mod"]))
     r_seasonal = float(sm30.obs.corr(sm30["mod"]))
-    summary = {
-        "observed_valid_fraction": float(obs.valid.mean()),
-        "observed_2013_2019_min_max_mean": [float(sm.min()), float(sm.max()), float(sm.mean())],
-        "observed_2016_min_max_mean": [float(o16.min()), float(o16.max()), float(o16.mean())],
-        "model_2016_min_max_mean": [float(mod.min()), float(mod.max()), float(mod.mean())],
-        "hwsd_saturation_0_30cm": float(obs.saturation.values[0]),
-        "model_theta_sat": float(params.soil.theta_sat), "model_theta_res": float(params.soil.theta_res),
-        "r_daily_cross_site": r_daily, "r_30d_seasonal_cross_site": r_seasonal,
-    }
+    summary = {"observed valid fraction": float(obs.valid.mean()),
+               "observed 2013-2019 min/max/mean": [float(sm.min()), float(sm.max()), float(sm.mean())],
+               "observed 2016 min/max/mean": [float(o16.min()), float(o16.max()), float(o16.mean())],
+               "model 2016 min/max/mean": [float(mod.min()), float(mod.max()), float(mod.mean())],
+               "HWSD saturation 0-30 cm": float(obs.saturation.values[0]),
+               "model theta_sat / theta_res": [float(params.soil.theta_sat), float(params.soil.theta_res)],
+               "r daily (cross-site)": float(both.obs.corr(both["mod"])), "r 30-day (cross-site)": r_seasonal}
     rows = [{"site": "FR-Aqui", "period": "2016 (cross-site: FR-Hes weather)",
              "variable": "SWC 0.05 m (30-day smoothed)", "resolution": "daily", "n": len(sm30),
              "r2": r_seasonal ** 2, "rmse": float(np.sqrt(((sm30["mod"] - sm30.obs) ** 2).mean())),
@@ -359,295 +274,154 @@ def fr_aqui(settings: Settings, out: Path, figs: list, hes_ds=None) -> tuple[lis
              "model_mean": float(sm30["mod"].mean())}]
     fig, ax = plt.subplots(2, 1, figsize=(11, 6))
     ax[0].plot(daily_obs.index, daily_obs, lw=0.6)
-    ax[0].set_ylabel("SWC 0.05 m (m3 m-3)")
-    ax[0].set_title("FR-Aqui 'fraye' (ISMN), valid (flag G) hourly values, daily means")
+    ax[0].set(ylabel="SWC 0.05 m (m3 m-3)", title="FR-Aqui 'fraye' (ISMN), valid (flag G), daily means")
     ax[1].plot(o16.index, o16, lw=0.8, label="FR-Aqui observed 2016")
     ax[1].plot(mod.index, mod, lw=0.8, label="model 0.05 m: FR-Aqui soil, FR-Hes 2016 weather")
     ax[1].set_ylabel("SWC (m3 m-3)")
     ax[1].legend(fontsize=8)
-    _save(fig, out, "fraqui_swc.png", figs)
-    monthly = daily_obs.groupby(daily_obs.index.month).mean()
-    return rows, {"notes": notes, "summary": summary, "seasonal_obs": monthly}
+    save_figure(fig, st.out, "fraqui_swc.png", figs)
+    table = pd.DataFrame({"quantity": list(summary), "value": [str(np.round(v, 3)) for v in summary.values()]})
+    return rows, {"notes": notes, "summary": summary, "table": markdown_table(table),
+                  "seasonal_obs": daily_obs.groupby(daily_obs.index.month).mean()}
 
 
+def at_neu(st: Settings, figs: list) -> tuple[list, dict]:
+    """## BMI coupling demo: coupled model + VPRM at AT-Neu, July 2010
 
-# ----------------------------------------------------------- BMI coupling demo (AT-Neu)
+    Both models run through their BMI only (`BmiCoupled`, `BmiVPRM`; configs written next to
+    this report), pymt-style: every half-hour the coupled model's root-zone soil water (0-0.3
+    m, thickness-weighted) is sent to VPRM's soil-moisture water stress with `set_value`,
+    then both `update()`. Tower: bigleaf FLUXNET2015 month subset; VPRM greenness: MOD13A1
+    EVI and SWIR2-LSWI (valid composites at their centre dates, built with
+    `process_models.io.vprm_site_forcing`); VPRM parameters pyVPRM MODIS grassland; coupled
+    model GRA on loam; shortwave from PPFD. The July grass cut (MODIS LAI 6.4 -> 4.6) is not
+    represented by either model."""
+    import xarray as xr
 
-def atneu_forcing_files(out: Path, params) -> tuple[Path, Path]:
-    """Write the two BMI configs of the AT-Neu July 2010 coupling demo: the bigleaf tower
-    month for the coupled model, and a VPRM forcing NetCDF (tower T/PPFD + MOD13A1 EVI and
-    SWIR2-LSWI of 2010 valid composites, linearly interpolated to the half-hours; pyVPRM
-    yearly statistics over the 2010 composites; grassland = VPRM class 7)."""
-    from process_models.io import read_bigleaf_month, read_modis_sites_mod13a1
-    from process_models.satellite import yearly_statistics
-
-    tower = read_bigleaf_month(data_path("fluxnet2015_month-subsets_bigleaf", "AT_Neu_Jul_2010.csv.gz"))
+    from process_models import coupled
+    from process_models.bmi import BmiCoupled, BmiVPRM
+    from process_models.coupled.insertion import root_zone_weights
+    from process_models.io import data_path, read_bigleaf_month, read_modis_sites_mod13a1, vprm_site_forcing
+    s, out = get_site("AT-Neu"), Path(st.out)
+    params = coupled.load_parameters(s.pft, s.soil_texture)
+    tower = read_bigleaf_month(data_path(s.folder, s.file + ".gz"))
     sat = read_modis_sites_mod13a1(site="AT-Neu").sel(time="2010")
     sat = sat.where(sat.valid, drop=True)
-    lswi = (sat.nir - sat.swir21) / (sat.nir + sat.swir21)
-    mid = (sat.time.values + np.timedelta64(8, "D")).astype("datetime64[ns]")  # composite centre
-    x = (mid - mid[0]) / np.timedelta64(1, "h")
-    xt = (tower.time.values - mid[0]) / np.timedelta64(1, "h")
-    evi_h, lswi_h = np.interp(xt, x, sat.evi.values), np.interp(xt, x, lswi.values)
-    st = {k: float(v) for k, v in yearly_statistics(sat.evi.values, lswi.values).items()}
-    one = {"units": "1"}
-    fc = float(coupled.soil_water.field_capacity(params.soil))
-    vds = xr.Dataset({
-        "air_temperature": tower.air_temperature, "par": tower.ppfd_in,
-        "evi": ("time", evi_h, one), "lswi": ("time", lswi_h, one),
-        "evi_threshold": ((), st["evi_threshold"], one), "lswi_min": ((), st["lswi_min"], one),
-        "lswi_max": ((), st["lswi_max"], one),
-        "class_fractions": (("vprm_class",), [1.0], one),
-        "soil_water_content": ("time", np.full(tower.sizes["time"], fc), {"units": "m3 m-3"}),
-    }, coords={"time": tower.time, "vprm_class": [7]})
-    vds.attrs = {"site_id": "AT-Neu", "latitude": 47.1167, "longitude": 11.3175}
-    vds.to_netcdf(out / "atneu_vprm_forcing.nc")
-    wilt = float(coupled.soil_water.theta_from_head(params.roots.psi_close, params.soil))
-    crit = float(coupled.soil_water.theta_from_head(params.roots.psi_open, params.soil))
-    (out / "atneu_vprm.toml").write_text(f"""[model]
-table = "pyvprm_modis"
-temperatures = "copernicus"
-classes = [7]
-water_stress = "lswi_soil_moisture"
-[forcing]
-file = "atneu_vprm_forcing.nc"
-latitude = 47.1167
-longitude = 11.3175
-[time]
-time_step = 1800
-[parameters]
-theta_wilt = [{wilt}]
-theta_crit = [{crit}]
-""")
-    (out / "atneu_coupled.toml").write_text("""[model]
-pft = "GRA"
-soil_texture = "loam"
-[forcing]
-reader = "bigleaf_month"
-path = "fluxnet2015_month-subsets_bigleaf/AT_Neu_Jul_2010.csv.gz"
-latitude = 47.1167
-longitude = 11.3175
-lai = "pool"
-[time]
-time_step = 1800
-""")
-    return tower, out / "atneu_coupled.toml", out / "atneu_vprm.toml"
-
-
-def atneu_bmi_coupling(out: Path, figs: list) -> tuple[list, dict]:
-    """pymt-style coupling through BMI only: at every half-hour the coupled model's root-zone
-    soil water (0-0.3 m, thickness-weighted) is passed to VPRM's soil-moisture water stress
-    (``set_value("soil_water__volume_fraction")``), then both models advance one step."""
-    from process_models.bmi import BmiCoupled, BmiVPRM
-
-    params = coupled.load_parameters("GRA", "loam")
-    tower, ccfg, vcfg = atneu_forcing_files(out, params)
+    sat = sat.assign_coords(time=sat.time.values + np.timedelta64(8, "D"))   # composite centres
+    f = vprm_site_forcing(tower, sat, swir="swir21", year=2010)
+    fc, one = float(coupled.soil_water.field_capacity(params.soil)), {"units": "1"}
+    xr.Dataset({"air_temperature": tower.air_temperature, "par": tower.ppfd_in,
+                **{k: ("time", np.asarray(getattr(f, k)), one) for k in ("evi", "lswi")},
+                **{k: ((), float(getattr(f, k)[0]), one) for k in ("evi_threshold", "lswi_min", "lswi_max")},
+                "class_fractions": (("vprm_class",), [1.0], one),
+                "soil_water_content": ("time", np.full(tower.sizes["time"], fc), {"units": "m3 m-3"})},
+               coords={"time": tower.time, "vprm_class": [s.vprm_class]},
+               attrs={"site_id": s.name, "latitude": s.latitude, "longitude": s.longitude}
+               ).to_netcdf(out / "atneu_vprm_forcing.nc")
+    theta = lambda psi: float(coupled.soil_water.theta_from_head(psi, params.soil))  # noqa: E731
+    where = f"latitude = {s.latitude}\nlongitude = {s.longitude}"
+    (out / "atneu_vprm.toml").write_text(
+        f'[model]\ntable = "pyvprm_modis"\ntemperatures = "copernicus"\nclasses = [{s.vprm_class}]\n'
+        f'water_stress = "lswi_soil_moisture"\n[forcing]\nfile = "atneu_vprm_forcing.nc"\n{where}\n'
+        f"[time]\ntime_step = 1800\n[parameters]\ntheta_wilt = [{theta(params.roots.psi_close)}]\n"
+        f"theta_crit = [{theta(params.roots.psi_open)}]\n")
+    (out / "atneu_coupled.toml").write_text(
+        f'[model]\npft = "{s.pft}"\nsoil_texture = "{s.soil_texture}"\n[forcing]\nreader = "bigleaf_month"\n'
+        f'path = "{s.folder}/{s.file}.gz"\n{where}\nlai = "pool"\n[time]\ntime_step = 1800\n')
     cm, vm = BmiCoupled(), BmiVPRM()
-    cm.initialize(str(ccfg))
-    vm.initialize(str(vcfg))
-    n_layers = cm.get_grid_size(cm.get_var_grid("soil_water__volume_fraction"))
-    dz = np.asarray(params.layer_thickness)
-    top = np.cumsum(dz) - dz
-    w = np.clip(np.minimum(top + dz, 0.3) - top, 0, None)
-    w = w / w.sum()
-    swc = np.empty(n_layers)
-    one = np.empty(1)
+    cm.initialize(str(out / "atneu_coupled.toml"))
+    vm.initialize(str(out / "atneu_vprm.toml"))
+    w = root_zone_weights(params.layer_thickness, 0.3)
+    swc, val = np.empty(cm.get_grid_size(cm.get_var_grid("soil_water__volume_fraction"))), np.empty(1)
     names = {"gpp": "land_vegetation__gross_primary_productivity",
              "nee": "land_ecosystem__net_carbon-dioxide_exchange_flux"}
-    rec = {k: [] for k in ("c_gpp", "c_nee", "v_gpp", "v_nee", "swc")}
+    rec = {f"{m}_{k}": [] for m in "cv" for k in names} | {"swc": []}
     n = int(round(cm.get_end_time() / cm.get_time_step()))
-    assert vm.get_end_time() == cm.get_end_time() and vm.get_time_step() == cm.get_time_step()
-    for _ in tqdm(range(n), desc="AT-Neu BMI coupling", leave=False, mininterval=10):
-        theta = float(w @ cm.get_value("soil_water__volume_fraction", swc))
-        vm.set_value("soil_water__volume_fraction", np.array([theta]))
+    for _ in range(n):
+        rec["swc"].append(float(w @ cm.get_value("soil_water__volume_fraction", swc)))
+        vm.set_value("soil_water__volume_fraction", np.array(rec["swc"][-1:]))
         cm.update()
         vm.update()
-        for m, p in (("c", cm), ("v", vm)):
+        for m, model in (("c", cm), ("v", vm)):
             for k, name in names.items():
-                rec[f"{m}_{k}"].append(p.get_value(name, one)[0])
-        rec["swc"].append(theta)
+                rec[f"{m}_{k}"].append(model.get_value(name, val)[0])
     cm.finalize()
     vm.finalize()
-    idx = pd.DatetimeIndex(tower.time.values)
-    rows = metric_rows("AT-Neu", "2010-07 (coupled model, BMI)", {
-        "GPP (NT, USTAR50)": (rec["c_gpp"], tower.gpp.values),
-        "NEE (gap-filled)": (rec["c_nee"], tower.nee_filled.values)}, idx)
-    rows += metric_rows("AT-Neu", "2010-07 (VPRM pyVPRM-MODIS grassland, BMI)", {
-        "GPP (NT, USTAR50)": (rec["v_gpp"], tower.gpp.values),
-        "NEE (gap-filled)": (rec["v_nee"], tower.nee_filled.values)}, idx)
-    df = pd.DataFrame({"tower": tower.gpp.values, "coupled": rec["c_gpp"], "VPRM": rec["v_gpp"],
-                       "swc": rec["swc"]}, index=idx)
+    t = pd.DatetimeIndex(tower.time.values)
+    rows = []
+    for m, label in (("c", "coupled model, BMI"), ("v", "VPRM pyVPRM-MODIS grassland, BMI")):
+        rows += skill_rows({"GPP (NT, USTAR50)": (rec[f"{m}_gpp"], tower.gpp.values),
+                            "NEE (gap-filled)": (rec[f"{m}_nee"], tower.nee_filled.values)}, t,
+                           site="AT-Neu", period=f"2010-07 ({label})")
+    df = pd.DataFrame({"tower": tower.gpp.values, "coupled": rec["c_gpp"], "VPRM": rec["v_gpp"]}, index=t)
     fig, ax = plt.subplots(1, 2, figsize=(13, 4))
-    diurnal = df.groupby(df.index.hour + df.index.minute / 60).mean()
-    for c in ("tower", "coupled", "VPRM"):
-        ax[0].plot(diurnal.index, diurnal[c], label=c)
-    ax[0].set_xlabel("hour (local standard time)")
-    ax[0].set_ylabel("GPP (umol m-2 s-1)")
-    ax[0].legend()
-    ax[0].set_title("AT-Neu July 2010: mean diurnal GPP")
-    d = df.resample("D").mean()
-    for c in ("tower", "coupled", "VPRM"):
-        ax[1].plot(d.index, d[c], label=c)
-    ax1 = ax[1].twinx()
-    ax1.plot(d.index, d.swc, "k:", label="root-zone SWC (coupled -> VPRM)")
-    ax1.set_ylabel("SWC 0-0.3 m (m3 m-3)")
-    ax[1].set_ylabel("daily GPP (umol m-2 s-1)")
-    ax[1].legend(loc="lower left", fontsize=8)
-    ax1.legend(loc="lower right", fontsize=8)
-    ax[1].tick_params(axis="x", rotation=30)
-    _save(fig, out, "atneu_bmi_coupling.png", figs)
-    return rows, {"notes": ["coupled model: shortwave from PPFD (no SW in the bigleaf file); "
-                            "VPRM: LSWI from MODIS band 7 (SWIR2; band 6 is not in this product "
-                            "extract)"], "n_steps": n}
+    df.groupby(t.hour + t.minute / 60).mean().plot(ax=ax[0], xlabel="hour (local standard time)",
+                                                   ylabel="GPP (umol m-2 s-1)", title="AT-Neu July 2010: mean diurnal GPP")
+    df.resample("D").mean().plot(ax=ax[1], ylabel="daily GPP (umol m-2 s-1)")
+    pd.Series(rec["swc"], index=t).resample("D").mean().plot(ax=ax[1].twinx(), style="k:",
+                                                             ylabel="root-zone SWC 0-0.3 m (m3 m-3)")
+    save_figure(fig, out, "atneu_bmi_coupling.png", figs)
+    return rows, {"notes": [], "n_steps": n}
 
-# ------------------------------------------------------------------------------- main
 
-def seasonal_figure(infos: dict, out: Path, figs: list):
+STAGES = {"CH-Dav": ch_dav, "FR-Hes": fr_hes, "BE-Vie": be_vie, "FR-Aqui": fr_aqui, "AT-Neu": at_neu}
+
+
+def seasonal_figure(infos: dict, out, figs: list):
+    """Monthly means of half-hours: GPP, LE and SWC, tower vs model, all sites."""
     fig, ax = plt.subplots(1, 3, figsize=(14, 4))
     for site, info in infos.items():
         s = info.get("seasonal")
-        if s is None:
-            continue
-        if "gpp_obs" in s:
-            ax[0].plot(s.index, s.gpp_obs, "o-", ms=3, label=f"{site} tower")
-        if "obs" in s:
-            ax[0].plot(s.index, s.obs, "o-", ms=3, label=f"{site} tower")
-        for c in [c for c in s.columns if c in ("gpp_mod", "satellite LAI")]:
-            ax[0].plot(s.index, s[c], "--", label=f"{site} model" + ("" if c == "gpp_mod" else f" ({c})"))
-        if "le_obs" in s:
-            ax[1].plot(s.index, s.le_obs, "o-", ms=3, label=f"{site} tower")
-            ax[1].plot(s.index, s.le_mod, "--", label=f"{site} model")
-        if "swc_obs" in s:
-            ax[2].plot(s.index, s.swc_obs, "o-", ms=3, label=f"{site} obs 0.15 m")
-            ax[2].plot(s.index, s.swc_mod, "--", label=f"{site} model 0.15 m")
+        for a, obs, mods in ((ax[0], ("gpp_obs", "obs"), ("gpp_mod", "satellite LAI")),
+                             (ax[1], ("le_obs",), ("le_mod",)), (ax[2], ("swc_obs",), ("swc_mod",))):
+            for c in [c for c in obs if s is not None and c in s]:
+                a.plot(s.index, s[c], "o-", ms=3, label=f"{site} tower")
+            for c in [c for c in mods if s is not None and c in s]:
+                a.plot(s.index, s[c], "--", label=f"{site} model" + ("" if c.endswith("_mod") else f" ({c})"))
     if "FR-Aqui" in infos:
         m = infos["FR-Aqui"]["seasonal_obs"]
         ax[2].plot(m.index, m.values, "o-", ms=3, label="FR-Aqui obs 0.05 m (2013-19)")
-    for a, t in zip(ax, ("GPP (umol m-2 s-1)", "LE (W m-2)", "SWC (m3 m-3)")):
-        a.set_xlabel("month")
-        a.set_ylabel(t)
+    for a, label in zip(ax, ("GPP (umol m-2 s-1)", "LE (W m-2)", "SWC (m3 m-3)")):
+        a.set(xlabel="month", ylabel=label)
         a.legend(fontsize=7)
     fig.suptitle("Mean seasonal cycles (monthly means of half-hours)")
-    _save(fig, out, "seasonal_cycles.png", figs)
-
-
-def _md(df: pd.DataFrame, floatfmt=".3g") -> str:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(f"{v:{floatfmt}}" if isinstance(v, (float, np.floating))
-                                       else str(v) for v in r.values) + " |")
-    return "\n".join(lines)
+    save_figure(fig, out, "seasonal_cycles.png", figs)
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default=Settings.out, help="output folder (figures, metrics.csv, REPORT.md)")
-    p.add_argument("--quick", action="store_true", help="CH-Dav May-Aug 2018 only (< 60 s)")
-    args = p.parse_args(argv)
-    settings = Settings(out=args.out, quick=args.quick)
-    out = Path(settings.out)
-    out.mkdir(parents=True, exist_ok=True)
-    figs, rows, infos = [], [], {}
-    stages = ["CH-Dav"] if settings.quick else ["CH-Dav", "FR-Hes", "BE-Vie", "FR-Aqui",
-                                                "AT-Neu BMI coupling"]
-    for site in tqdm(stages, desc="coupled study sites"):
-        if site == "CH-Dav":
-            r, info = ch_dav(settings, out, figs, [])
-        elif site == "FR-Hes":
-            r, info = fr_hes(settings, out, figs)
-        elif site == "BE-Vie":
-            r, info = be_vie(settings, out, figs)
-        elif site == "FR-Aqui":
-            r, info = fr_aqui(settings, out, figs)
-        else:
-            r, info = atneu_bmi_coupling(out, figs)
+    st = parse_settings(Settings, argv, __doc__.split("\n\n")[0])
+    enable_float64()
+    Path(st.out).mkdir(parents=True, exist_ok=True)
+    figs, rows, infos, sections = [], [], {}, []
+    for site in [x.strip() for x in st.sites.split(",") if x.strip()]:
+        if site not in STAGES:
+            raise ValueError(f"--sites: unknown site {site!r}; known: {', '.join(STAGES)}")
+        r, infos[site] = STAGES[site](st, figs)
         rows += r
-        infos[site] = info
-    seasonal_figure(infos, out, figs)
+        notes = "\n".join(f"- note: {n}" for n in infos[site]["notes"])
+        sections.append("\n\n".join(x for x in (inspect.cleandoc(STAGES[site].__doc__),
+                                                infos[site].get("table", ""), notes) if x))
+    seasonal_figure(infos, st.out, figs)
     table = pd.DataFrame(rows)
-    table.to_csv(out / "metrics.csv", index=False)
-    (out / "settings.json").write_text(json.dumps(asdict(settings), indent=2))
-    write_report(settings, table, infos, figs, out)
-    print(_md(table[table.resolution == "daily"][["site", "period", "variable", "n", "r2", "rmse",
-                                                   "bias"]]))
-    print(f"Report: {out / 'REPORT.md'}")
-    return {"metrics": table, "figures": figs, "infos": infos}
-
-
-def write_report(settings, table, infos, figs, out: Path):
-    rep = ["# Coupled soil-moisture / photosynthesis model: default-parameter runs at four sites", "",
-           f"Generated by `python -m experiments.coupled_study{' --quick' if settings.quick else ''}`. "
-           "Default parameters per plant functional type (`process_models.coupled.load_parameters`), "
-           "no calibration. Sign convention NEE = Reco - GPP (positive = source). Metrics: R2 = "
-           "squared Pearson r, RMSE, bias = model - obs; daily = means of days with at least half of "
-           "the records observed. Observations are never gap-filled for scoring (GPP and Reco are "
-           "partitioning products of the gap-filled NEE, as the sites publish them).", "",
-           "## Metrics", "",
-           _md(table[["site", "period", "variable", "resolution", "n", "r2", "rmse", "bias",
-                      "obs_mean", "model_mean"]]), ""]
-    if "CH-Dav" in infos:
-        i = infos["CH-Dav"]
-        rep += ["## CH-Dav (Davos, subalpine Norway spruce; ENF, loam)", "",
-                f"Spin-up: {i['spin_up']}. LAI from the leaf carbon pool (no satellite LAI for this "
-                "site in the shipped data). Wind speed and CO2 are not in the diive file: defaults "
-                "(2 m s-1, 400 umol mol-1). SWC is observed only at 0.15 m; the model value there is "
-                "interpolated linearly in depth between layer centres.", ""]
-        rep += [f"- forcing note: {n}" for n in i["notes"]] + [""]
-        if "drought" in i:
-            y = i["drought"][["swc_obs", "swc_mod", "stress", "gpp_obs_anom", "gpp_mod_anom"]]
-            y = y.reset_index().rename(columns={"index": "year", "time": "year"})
-            y["year"] = y["year"].astype(int).astype(str)
-            rep += ["### Summer (JJA) drought response", "",
-                    "Per-year JJA means: SWC at 0.15 m (obs, model), modelled water-stress factor "
-                    "(1 = no stress), GPP anomaly relative to the 2013-2022 JJA mean.", "",
-                    _md(y), ""]
-    if "FR-Hes" in infos:
-        i = infos["FR-Hes"]
-        rep += ["## FR-Hes 2016 (Hesse beech; DBF, loam)", "",
-                "The file has no partitioned GPP, so carbon is scored on measured NEE. The model has "
-                "no leaf phenology yet: LAI comes from the leaf carbon pool all year, so winter GPP "
-                "of this deciduous forest is overestimated. SWC profile: 7 profiles x 5 vertical "
-                "positions (`SWC_p_d_1`, %), averaged per position; the depths are not in the file, so "
-                "each position is compared with the model layer it correlates best with (daily). "
-                "Correlation (rows: model layers, columns: observed positions):", "",
-                _md(i["correlation"].reset_index().rename(columns={"index": "model layer"}), ".2f"), ""]
-        rep += [f"- forcing note: {n}" for n in i["notes"]] + [""]
-    if "BE-Vie" in infos:
-        rep += ["## BE-Vie 2014 (Vielsalm mixed forest; MF, loam): satellite LAI", "",
-                "The pyrealm merge has **no precipitation, shortwave or wind**: shortwave is derived "
-                "from PPFD (forcing_from_dataset), wind is the default, and the soil water is reset to "
-                "field capacity every midnight (a daily assimilation of a wet-soil state, one "
-                "`lax.scan` over days), so these runs isolate the light/LAI response; soil-water and "
-                "ET scores are not meaningful here and are not reported. GPP is scored against the "
-                "FLUXNET daytime-partitioned GPP.", ""]
-        rep += [f"- forcing note: {n}" for n in infos["BE-Vie"]["notes"]] + [""]
-    if "FR-Aqui" in infos:
-        s = infos["FR-Aqui"]["summary"]
-        rep += ["## FR-Aqui (ISMN 'fraye', Landes pine forest): soil moisture only", "",
-                "**What is missing:** the shipped data have no meteorological forcing at FR-Aqui (no "
-                "tower, no reanalysis for 2013-2020), so a site simulation is impossible. We report "
-                "(1) the observed 0.05 m series (ISMN flag G only) and (2) an indicative cross-site "
-                "check: the model with FR-Aqui's soil (loamy sand from the ISMN/HWSD static file, "
-                "ENF) driven by FR-Hes 2016 weather (~700 km away), compared with FR-Aqui 2016. "
-                "Only ranges and the 30-day smoothed seasonal course are compared; the daily "
-                "correlation is shown for completeness. Next step: ERA5-Land at the station.", "",
-                "| quantity | value |", "|---|---|"]
-        rep += [f"| {k} | {json.dumps(v) if isinstance(v, list) else f'{v:.3g}'} |" for k, v in s.items()]
-        rep += [""]
-    if "AT-Neu BMI coupling" in infos:
-        rep += ["## BMI coupling demo: coupled model + VPRM at AT-Neu, July 2010", "",
-                "Both models run through their BMI only (`BmiCoupled`, `BmiVPRM`, configs written "
-                "next to this report), pymt-style: every half-hour the coupled model's root-zone "
-                "soil water (0-0.3 m) is sent to VPRM's soil-moisture water stress with "
-                "`set_value`, then both `update()`. Tower: bigleaf FLUXNET2015 month subset; VPRM "
-                "greenness: MOD13A1 EVI and SWIR2-LSWI (valid composites, interpolated); VPRM "
-                "parameters pyVPRM MODIS grassland; coupled model GRA on loam. Grassland cut in "
-                "July (MODIS LAI falls from 6.4 to 4.6) is not represented by either model.", ""]
-        rep += [f"- note: {n}" for n in infos["AT-Neu BMI coupling"]["notes"]] + [""]
-    rep += ["## Figures", ""] + [f"![{f}]({f})" for f in figs] + [""]
-    (out / "REPORT.md").write_text("\n".join(rep))
+    table.to_csv(Path(st.out) / "metrics.csv", index=False)
+    metrics = {"settings": asdict(st), "skill": {}}
+    for r in rows:
+        metrics["skill"].setdefault(r["site"], {}).setdefault(r["period"], {}).setdefault(
+            r["variable"], {})[r["resolution"]] = {k: r[k] for k in ("n", "r2", "rmse", "bias", "obs_mean",
+                                                                     "model_mean")}
+    intro = ("Default parameters per plant functional type (`process_models.coupled.load_parameters`), "
+             "no calibration. Sign convention NEE = Reco - GPP (positive = source). Metrics: R2 = squared "
+             "Pearson r, RMSE, bias = model - obs; daily = means of days with at least half of the records "
+             "observed. Observations are never gap-filled for scoring (GPP and Reco are partitioning "
+             "products of the gap-filled NEE, as the sites publish them).")
+    cols = ["site", "period", "variable", "resolution", "n", "r2", "rmse", "bias", "obs_mean", "model_mean"]
+    write_metrics(st.out, metrics)
+    write_report(st.out, "Coupled soil-moisture / photosynthesis model: default-parameter runs",
+                 [intro, "## Metrics\n\n" + markdown_table(table[cols]), *sections], figs,
+                 EXPECTED_QUICK, metrics)
+    print(markdown_table(table[table.resolution == "daily"][cols[:3] + cols[4:8]]))
+    print(f"Report: {Path(st.out) / 'REPORT.md'}")
+    return metrics
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Skill scores used by the studies (model vs observation, NaN-aware)."""
+"""Skill scores used by the studies (model vs observation, NaN-aware; R2 = squared Pearson r,
+NSE of Nash & Sutcliffe 1970, J. Hydrol. 10, 282)."""
 from __future__ import annotations
 
 import numpy as np
@@ -26,3 +27,27 @@ def daily_means(model: pd.Series, obs: pd.Series, *, min_records: int) -> pd.Dat
     g = df.groupby(df.index.floor("D"))
     out = g.mean()
     return out[g.size() >= min_records]
+
+
+def skill_rows(pairs, index, **labels) -> list[dict]:
+    """Half-hourly and daily :func:`skill` of ``{variable: (model, obs)}`` series on the
+    DatetimeIndex ``index``; daily means over days with at least half of their records
+    observed. One dict per (variable, resolution) with ``labels`` (e.g. site, period),
+    ``variable``, ``resolution``, n, r2, rmse, bias (model - obs) and the obs/model means
+    over the scored records (units of the series)."""
+    index = pd.DatetimeIndex(index)
+    per_day = max(1, int(round(86400 / ((index[1] - index[0]) / pd.Timedelta("1s")))))
+    rows = []
+    for var, (m, o) in pairs.items():
+        ms = pd.Series(np.asarray(m, float), index=index)
+        os_ = pd.Series(np.asarray(o, float), index=index)
+        df = pd.DataFrame({"m": ms, "o": os_}).dropna()
+        g = df.groupby(df.index.floor("D"))
+        dd = g.mean()[g.size() >= per_day // 2]
+        means = {"half-hourly": (float(os_[ms.notna()].mean()), float(ms[os_.notna()].mean())),
+                 "daily": (float(dd["o"].mean()), float(dd["m"].mean()))}
+        for res, sk in (("half-hourly", skill(ms, os_)), ("daily", skill(dd["m"], dd["o"]))):
+            rows.append({**labels, "variable": var, "resolution": res, "n": sk["n"], "r2": sk["r2"],
+                         "rmse": sk["rmse"], "bias": sk["bias"], "obs_mean": means[res][0],
+                         "model_mean": means[res][1]})
+    return rows
