@@ -8,16 +8,18 @@ temporally correlated: a latent AR(1) Gaussian per pixel (e-folding time
 ``cloud_days``, partly shared between pixels) thresholded at the cloud fraction; cloudy
 acquisitions get Sentinel-2 SCL-like classes (8/9/10 cloud, 3 shadow; 4 clear
 vegetation, 0 no acquisition), and a share ``undetected_cloud`` of cloudy scenes is
-labelled clear with a cloud-depressed value (the SCL misses thin clouds, reference note
-2.8).
+labelled clear with a cloud-depressed value (the Sen2Cor scene classification misses part
+of the thin clouds; Baetens et al. 2019, Remote Sens. 11, 433, compare it with MAJA and
+Fmask).
 
 Flux tower (:func:`synthetic_flux_nee`): half-hourly NEE with instrument outages (long
 blocks), more night-time gaps (u* filtering) than day-time gaps (QC), and heteroscedastic
-Laplace errors with ``sigma = a + b |NEE|`` per sign (Richardson et al. 2006, AFM 136,
-1-18; Laplace scale ``sigma / sqrt(2)``). Default coefficients: Neustift grassland, closed
-path (2.48 + 0.19 F for F > 0, 2.48 + 0.08 |F| for F < 0, umol m-2 s-1; Agric. For.
-Meteorol. 149, 291 (2009)), verified in the reference note section 4; the forest values of
-Richardson 2006 are in :data:`FLUX_ERROR_MODELS` marked as unverified there.
+Laplace errors with ``sigma = a + b |NEE|`` per sign (Richardson et al. 2006, Agric. For.
+Meteorol. 136, 1-18; Laplace scale ``sigma / sqrt(2)``). Default coefficients: Neustift
+grassland, closed path (2.48 + 0.19 F for F > 0, 2.48 + 0.08 |F| for F < 0, umol m-2 s-1;
+Haslwanter, Hammerle & Wohlfahrt 2009, Agric. For. Meteorol. 149, 291, Fig. 5). The forest coefficients
+attributed to Richardson et al. (2006) in :data:`FLUX_ERROR_MODELS` are not verified
+against the paper (see there).
 
 Example::
 
@@ -171,9 +173,25 @@ FLUX_ERROR_MODELS = {
     "neustift_open_path": {"a_pos": 2.50, "b_pos": 0.20, "a_neg": 2.50, "b_neg": 0.05},
     "richardson2006_forest": {"a_pos": 0.62, "b_pos": 0.63, "a_neg": 1.42, "b_neg": 0.19},
 }
-"""sigma = a + b |F| per sign of F (umol m-2 s-1). Neustift: verified (reference note
-section 4, PMC3898020 Fig. 5). Richardson 2006 forest: from memory in the reference note
-(marked [M]: check the paper before relying on it)."""
+"""sigma = a + b |F| per sign of F (umol m-2 s-1), F = NEE.
+
+* ``neustift_closed_path`` / ``neustift_open_path``: the Neustift grassland fits of Haslwanter,
+  Hammerle & Wohlfahrt (2009, Agric. For. Meteorol. 149, 291), Fig. 5 caption (CP: 0.19 F + 2.48 and
+  -0.08 F + 2.48, r2 = 0.78; OP: 0.20 F + 2.50 and -0.05 F + 2.50, r2 = 0.86; method of
+  Richardson & Hollinger 2005). Verified against the caption (PubMed Central PMC3898020).
+* ``richardson2006_forest``: 0.62 + 0.63 F (F > 0), 1.42 + 0.19 |F| (F < 0), the forest
+  regressions as they are commonly quoted for Richardson et al. (2006, Agric. For.
+  Meteorol. 136, 1-18, Table 2: sigma(delta) = a + b|F| for the forest sites, positive and
+  negative fluxes). NOT verified: neither the paper's table nor an implementation quoting
+  these numbers could be consulted, so the four values, and whether they are sigma(delta)
+  of the 24-h paired differences or the error sd sigma(eps) = sigma(delta) / sqrt(2) (for
+  independent errors), are unconfirmed. Verified from the paper's abstract: the random
+  error is closer to Laplace than Gaussian, is inferred from pairs 24 h apart under similar
+  conditions, and grows linearly with the flux magnitude; Richardson et al. (2008, Agric.
+  For. Meteorol. 148, 38) find the scaling for negative fluxes nearly identical to the
+  forest relation. Check Table 2 before relying on these values; fit site values with
+  :func:`assimilation.observations.flux.fit_flux_magnitude_model` where data allow.
+"""
 
 
 def flux_random_error_sd(nee, model="neustift_closed_path"):

@@ -18,7 +18,7 @@ What is measured (real forcing: CH-Dav 2019, hourly, 8760 steps; float32 unless 
   ``vmap`` batches of ``--batch``; each member returns its annual NEE and ET and final
   state (ensemble filters keep states, not hourly outputs), one jitted call.
 
-Targets (issue 3): forward site-year < 0.5 s, gradient < 5x forward, 1024 member-years < 5 min.
+Targets: forward site-year < 0.5 s, gradient < 5x forward, 1024 member-years < 5 min.
 
 Run::
 

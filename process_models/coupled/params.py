@@ -65,7 +65,7 @@ class SoilParams:
 @struct.dataclass
 class RootParams:
     """Root profile (Jackson et al. 1996) and CLM-style water stress (Oleson et al. 2013,
-    CLM4.5 tech. note section 8.4)."""
+    Technical Description of CLM4.5, NCAR/TN-503+STR, sect. 8.4)."""
 
     root_beta: jax.Array
     """Jackson et al. (1996) beta: cumulative root fraction above depth d (cm) is

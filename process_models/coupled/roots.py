@@ -4,8 +4,8 @@ Root profile (Jackson et al. 1996, Oecologia 108, 389-411): the cumulative root 
 above depth d (cm) is ``Y(d) = 1 - beta**d``; layer i between depths d_top and d_bot gets
 ``r_i = beta**d_top - beta**d_bot``, renormalised over the modelled profile.
 
-Layer stress (CLM4.5, Oleson et al. 2013, eq. 8.23; the "CLM-beta" of the reference note
-section 3.5)::
+Layer stress (CLM4.5, Oleson et al. 2013, eq. 8.23; the CLM "beta_t" soil-moisture stress
+factor)::
 
     w_i = clip((psi_close - psi_i) / (psi_close - psi_open), 0, 1)
 

@@ -107,7 +107,8 @@ def layer_geometry(layer_thickness):
 
 
 def infiltration(water_input_rate, soil: SoilParams, n: float = SMOOTH_MIN_ORDER):
-    """Hortonian infiltration limit: I = smooth_min(P, K_sat,top) (reference note 3.4).
+    """Hortonian infiltration limit: I = smooth_min(P, K_sat,top) (infiltration excess at
+    the surface hydraulic conductivity, Horton 1933, Trans. Am. Geophys. Union 14, 446).
 
     ``water_input_rate`` (rain + melt) in m s-1; returns (infiltration, runoff) in m s-1.
     Saturation-excess runoff is added later by the solver's limiter.

@@ -1,7 +1,7 @@
 """Quality masks, snow handling and reflectance scaling for MODIS and Sentinel-2.
 
 Follows pyVPRM 6.0.1 (``sat_managers/modis.py``, ``sentinel2.py``,
-``lib/functions.py: replace_inf_runs_ignore_nans``; reference notes section 4.3), with
+``lib/functions.py: replace_inf_runs_ignore_nans``), with
 the bit meanings of the MODIS surface reflectance user guide (Vermote et al., MOD09
 User's Guide, Collection 6/6.1, table "500 m State QA", ``sur_refl_state_500m``):
 

@@ -4,8 +4,8 @@ Two jobs:
 
 1. **Interpolation** of an index series (8-day MODIS composites with per-pixel
    observation days, Sentinel-2 scenes with cloud gaps) onto the model time step.
-   pyVPRM takes the nearest image (argmin of |Δday|) of a daily gap-filled series
-   (reference notes, section 1.3); ``method="nearest"`` reproduces that choice.
+   pyVPRM 6.0.1 (``vprm_base_model``) takes the nearest image (argmin of |Δday|) of a
+   daily gap-filled series; ``method="nearest"`` reproduces that choice.
 2. **Per-pixel index statistics** for VPRM's scalars (Mahadevan et al., 2008, GBC 22,
    GB2005): EVImin, EVImax, the phenology threshold
    ``th = EVImin + 0.55 (EVImax - EVImin)`` and LSWImin/LSWImax over the steps where

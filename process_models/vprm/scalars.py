@@ -53,8 +53,9 @@ def wscale_lswi(lswi, lswi_min, lswi_max, xeric, *, clip=True, w=None):
     mesic:  Wscale = (1 + LSWI) / (1 + LSWImax)
     xeric (shrubland, grassland): Wscale = (LSWI - LSWImin) / (LSWImax - LSWImin)
 
-    pyVPRM clips neither (so xeric Wscale < 0 when LSWI < LSWImin, reference note
-    section 4.4); with ``clip=True`` both are limited to [0, 1].
+    pyVPRM 6.0.1 (``vprm_base_model``) and WRF-Chem (``module_ghg_fluxes.F``) clip
+    neither, so xeric Wscale < 0 when LSWI < LSWImin; with ``clip=True`` both are
+    limited to [0, 1].
     ``xeric`` is a 0/1 mask per class.
     """
     mesic, xer = wscale_forms(lswi, lswi_min, lswi_max, clip=clip, w=w)

@@ -2,8 +2,9 @@
 
 The tables (``tables/*.csv``, sources and citations in ``tables/README.md``) are stored
 as published; shortwave-based tables (WRF-Chem, MPI-BGC EU2007) are converted to PAR
-units here: PAR0 = RAD0 / 0.505 and lam_PAR = |lam_SW| * 0.505 (pyVPRM issue #27;
-reference note section 3.4).
+units here: PAR0 = RAD0 / 0.505 and lam_PAR = |lam_SW| * 0.505 (the shortwave-to-PAR
+factor of pyVPRM's ERA5 ingestion, PAR = SW / 0.505; pyVPRM issue #27; tables of WRF-Chem
+``chem/chemics_init.F``, ``VPRM_par_initialize``).
 """
 from __future__ import annotations
 

@@ -7,7 +7,8 @@ by :func:`merge_sensors` (same-day mean), which is what a user of these methods 
 they know nothing of sensor biases.
 
 * :func:`linear` -- linear interpolation between the nearest valid days, constant beyond
-  the ends (OTB/iota2 "linear" gap filling; reference note 2.2).
+  the ends (the "linear" gap filling of the Orfeo ToolBox / iota2 processing chains;
+  Inglada et al. 2017, Remote Sens. 9, 95).
 * :func:`whittaker` -- Whittaker smoother (Eilers 2003, Anal. Chem. 75, 3631), order 2:
   minimise ``sum_i w_i (y_i - z_i)^2 + lambda sum_t (Delta^2 z_t)^2``, computed in O(T) as
   the RTS smoother of the integrated random walk (second differences ~ N(0, sigma^2 /

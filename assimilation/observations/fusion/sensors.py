@@ -1,7 +1,6 @@
 """Per-sensor observation operators and daily state processes for satellite fusion.
 
-Observation operator of sensor ``s`` (Sedano et al. 2014, Remote Sens. 6, 12381;
-reference note ``no2_inversion_and_fusion.md`` section 2.7)::
+Observation operator of sensor ``s`` (Sedano et al. 2014, Remote Sens. 6, 12381)::
 
     y_{t,s} = a_s + b_s x_t + v,   v ~ N(0, sd_s^2)
 
