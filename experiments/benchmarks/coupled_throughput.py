@@ -42,12 +42,14 @@ COLUMNS = ["case", "members", "steps", "compile s", "run s", "site-years/s", "ra
 
 
 def _hourly_ch_dav(n_steps: int, dtype):
+    """CH-Dav 2019 drivers averaged to hours (precipitation summed), the first ``n_steps``."""
+    import xarray as xr
+
+    from experiments.sites import get_site
     from process_models.coupled import forcing_from_dataset
     from process_models.io import data_path, read_diive_parquet
-    import xarray as xr
-    ds = read_diive_parquet(data_path(
-        "ch-dav_2013-2022_diive",
-        "exampledata_PARQUET_CH-DAV_FP2022.5_2013-2022_ID20230206154316_30MIN.parquet")).sel(time="2019")
+    site = get_site("CH-Dav")
+    ds = read_diive_parquet(data_path(*site.path)).sel(time="2019")
     n = ds.sizes["time"] // 2 * 2
     pairs = lambda v: np.asarray(ds[v].values[:n], float).reshape(-1, 2)
     data = {v: ("time", pairs(v).mean(1), dict(ds[v].attrs))
@@ -60,7 +62,7 @@ def _hourly_ch_dav(n_steps: int, dtype):
     h = h.isel(time=slice(0, n_steps))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return forcing_from_dataset(h, 46.8153, 9.8559, dtype=dtype)
+        return forcing_from_dataset(h, site.latitude, site.longitude, dtype=dtype)
 
 
 def _best(fn, repeats):
