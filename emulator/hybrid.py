@@ -9,8 +9,8 @@ stateless part of :func:`process_models.coupled.step` - the two-big-leaf canopy
 (radiation partition, FvCB/Medlyn photosynthesis and conductance of sun and shade
 leaves, Penman-Monteith transpiration demand, energy split) - and the step itself is
 **the process model's own code**: :func:`hybrid_step` calls
-:func:`process_models.coupled.step` with the canopy function swapped in
-(:func:`canopy_replaced`, effective while the step is traced), so every state update
+:func:`process_models.coupled.step` with the emulated canopy passed as its ``canopy``
+argument, so every state update
 stays exact and follows the model as its physics evolves:
 
 ====================  ======================================================================
@@ -52,7 +52,6 @@ runs every step; see the study for measured numbers.
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -132,27 +131,12 @@ def exact_canopy(leaf, canopy, **inputs):
     return canopy_fluxes(leaf, canopy, **inputs)
 
 
-@contextmanager
-def canopy_replaced(fn):
-    """Within the block (i.e. while a step is traced), :func:`process_models.coupled.step`
-    calls ``fn`` instead of its canopy. The process model's step is used unchanged
-    otherwise, so interception, snow, acclimation, Richards and carbon stay the model's own
-    code as it evolves."""
-    import process_models.coupled.model as M
-    old = M.canopy_fluxes
-    M.canopy_fluxes = fn
-    try:
-        yield
-    finally:
-        M.canopy_fluxes = old
-
-
 def hybrid_step(canopy: Callable, state, forcing_t, params):
     """:func:`process_models.coupled.step` with ``canopy(leaf, canopy_params, **inputs) ->
-    CanopyFluxes`` in place of the two-big-leaf canopy (everything else exact)."""
+    CanopyFluxes`` passed as its canopy argument (everything else is the process model's
+    own code)."""
     from process_models.coupled.model import step
-    with canopy_replaced(canopy):
-        return step(state, forcing_t, params)
+    return step(state, forcing_t, params, canopy=canopy)
 
 
 def recording_canopy(record: list):
