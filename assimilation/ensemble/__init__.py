@@ -12,7 +12,9 @@ from .analysis import (AnalysisResult, DEnKF, EnKF, EnSRF, EnsembleTransform, ET
                        gaussian_log_likelihood, member_ok, obs_space, random_rotation,
                        replace_failed_members, unflatten_ensemble)
 from .cycling import (Augmented, FilterResult, augmented_inflation, augmented_model,
-                      ensemble_filter)
+                      ensemble_filter, member_vector, split_step_result)
+from .interface import (CycleInputs, LogMultipliers, cycle_windows, interface_forecast,
+                        log_factor_bounds)
 from .inflation import AdaptiveInflation, adaptive_update, multiplicative, rtpp, rtps
 from .letkf import LETKF, build_letkf, gaspari_cohn, half_width_from_loc_rad
 from .likelihood import ensemble_log_likelihood, filter_log_likelihood, numpyro_factor
@@ -26,6 +28,8 @@ __all__ = [
     "gaussian_log_likelihood", "member_ok", "obs_space", "random_rotation",
     "replace_failed_members", "unflatten_ensemble",
     "Augmented", "FilterResult", "augmented_inflation", "augmented_model", "ensemble_filter",
+    "member_vector", "split_step_result",
+    "CycleInputs", "LogMultipliers", "cycle_windows", "interface_forecast", "log_factor_bounds",
     "AdaptiveInflation", "adaptive_update", "multiplicative", "rtpp", "rtps",
     "LETKF", "build_letkf", "gaspari_cohn", "half_width_from_loc_rad",
     "ensemble_log_likelihood", "filter_log_likelihood", "numpyro_factor",

@@ -17,9 +17,14 @@ The per-step Gaussian log-likelihood of the forecast, log N(y_k; ybar_f, Yf cov 
 is returned for parameter inference (:mod:`.likelihood`).
 
 Joint state-parameter estimation by augmentation (e.g. Anderson 2001; DAPPER
-``param_estim``): the member is ``Augmented(state, params)``, the parameters persist
-through the forecast (:func:`augmented_model`) and are updated through their ensemble
-cross-covariance with the predicted observations.
+``param_estim``): the member is ``Augmented(state, params, record)``, the parameters
+persist through the forecast (:func:`augmented_model`,
+:func:`~assimilation.ensemble.interface.interface_forecast`) and are updated through
+their ensemble cross-covariance with the predicted observations; ``record`` keeps what
+the observation operator reads from the last forecast (e.g. cycle-mean fluxes).
+
+Observations are an :class:`~assimilation.observations.Observations` (values, mask and
+error variances together) or, equivalently, arrays ``(observations, obs_var, obs_mask)``.
 """
 from __future__ import annotations
 
@@ -31,13 +36,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from assimilation.observations.types import Observations
+
 from . import inflation as _infl
 from .analysis import (ETKF, EnsembleTransform, apply_transform, flatten_ensemble,
                        gaussian_log_likelihood, member_ok, obs_space,
                        replace_failed_members, unflatten_ensemble)
 
 __all__ = ["FilterResult", "ensemble_filter", "Augmented", "augmented_model",
-           "augmented_inflation"]
+           "augmented_inflation", "member_vector", "split_step_result"]
 
 
 class FilterResult(NamedTuple):
@@ -57,28 +64,77 @@ class FilterResult(NamedTuple):
 
 
 class Augmented(NamedTuple):
-    """Augmented member for joint state-parameter estimation."""
+    """Augmented member for joint state-parameter estimation: the model ``state``, the
+    estimated ``params`` (a parameter pytree, a vector mapped by a
+    :class:`~assimilation.calibration.ParameterSubset`, or None for fixed parameters) and
+    the ``record`` of the last forecast (what the observation operator reads; None if
+    unused)."""
     state: Any
     params: Any
+    record: Any = None
 
 
-def augmented_model(step: Callable) -> Callable:
-    """``step(state, inputs, params) -> state`` -> a model of :class:`Augmented` members
-    with persistent parameters."""
+def split_step_result(result, state):
+    """``(state, outputs)`` from what a step returned: an interface step returns
+    ``(state, outputs)``, an older step the new state only (outputs None). The two are
+    told apart by structure: a pair whose first element has the pytree structure of
+    ``state`` is ``(state, outputs)`` (a state can never have the structure of its own
+    first component)."""
+    st = jax.tree_util.tree_structure(state)
+    if (isinstance(result, tuple) and len(result) == 2
+            and jax.tree_util.tree_structure(result[0]) == st
+            and jax.tree_util.tree_structure(result) != st):
+        return result[0], result[1]
+    return result, None
+
+
+def augmented_model(step: Callable, record: Optional[Callable] = None) -> Callable:
+    """A model of :class:`Augmented` members with persistent parameters from one step.
+
+    ``step(state, inputs, params)`` returns ``(state, outputs)`` (the model interface,
+    :class:`process_models.interface.Model` ``.step``) or the new state only.
+    ``record(outputs) -> pytree`` keeps what the observation operator needs in
+    ``member.record`` (its structure must match the initial ensemble's record); without
+    it the outputs are dropped and the record is carried unchanged. For several model
+    steps per cycle use :func:`~assimilation.ensemble.interface.interface_forecast`."""
     def model(member: Augmented, inputs):
-        return Augmented(step(member.state, inputs, member.params), member.params)
+        state, outputs = split_step_result(step(member.state, inputs, member.params),
+                                           member.state)
+        rec = member.record
+        if record is not None:
+            if outputs is None:
+                raise ValueError("record= needs a step that returns (state, outputs).")
+            rec = jax.tree_util.tree_map(lambda new, old: jnp.asarray(new, jnp.asarray(old).dtype),
+                                         record(outputs), member.record)
+        return Augmented(state, member.params, rec)
     return model
 
 
-def augmented_inflation(member: Augmented, state_factor=1.0, params_factor=1.0):
-    """Per-variable inflation vector (flattened member order) with separate factors for
-    the state and parameter blocks."""
+def member_vector(member: Augmented, state=0.0, params=0.0, record=None,
+                  state_fields=None) -> jax.Array:
+    """Per-variable vector (flattened member order, shape (Nx,)) with one value per block
+    of an :class:`Augmented` member (``record`` None: the ``state`` value), and
+    ``state_fields = {field: value}`` for single fields of a dataclass/NamedTuple state
+    (e.g. model noise on soil water only). For per-variable ``rtps``, ``rtpp``,
+    ``inflation`` and ``model_noise`` of :func:`ensemble_filter`. ``member`` is one
+    member (no ensemble axis)."""
     tm = jax.tree_util.tree_map
-    vec, _ = ravel_pytree(Augmented(tm(lambda a: jnp.full(jnp.shape(a), state_factor),
-                                       member.state),
-                                    tm(lambda a: jnp.full(jnp.shape(a), params_factor),
-                                       member.params)))
-    return vec
+    full = lambda tree, v: tm(lambda a: jnp.full(jnp.shape(a), v, jnp.result_type(float)),  # noqa: E731
+                              tree)
+    st = full(member.state, state)
+    for name, v in (state_fields or {}).items():
+        field = full(getattr(member.state, name), v)
+        st = st.replace(**{name: field}) if hasattr(st, "replace") else st._replace(**{name: field})
+    rec = full(member.record, state if record is None else record)
+    return ravel_pytree(Augmented(st, full(member.params, params), rec))[0]
+
+
+def augmented_inflation(member: Augmented, state_factor=1.0, params_factor=1.0,
+                        record_factor=None):
+    """Per-variable inflation vector (flattened member order) with separate factors for
+    the state and parameter blocks (the record, if any, gets ``record_factor``, default
+    the state factor)."""
+    return member_vector(member, state_factor, params_factor, record_factor)
 
 
 def _is_zero(w) -> bool:
@@ -91,28 +147,38 @@ def _is_zero(w) -> bool:
         return False
 
 
-def ensemble_filter(key, model: Callable, ensemble, observations, obs_var,
-                    obs_operator: Callable, *, method=ETKF(), obs_mask=None, inputs=None,
-                    inflation=1.0, rtps=0.0, rtpp=0.0,
+def ensemble_filter(key, model: Callable, ensemble, observations, obs_var=None,
+                    obs_operator: Optional[Callable] = None, *, method=ETKF(), obs_mask=None,
+                    inputs=None, inflation=1.0, rtps=0.0, rtpp=0.0,
                     adaptive: Optional[_infl.AdaptiveInflation] = None, model_noise=None,
                     transform=None, postprocess: Optional[Callable] = None,
                     store: bool = False) -> FilterResult:
     """Cycle an ensemble filter over T observation times.
 
+    Called as ``ensemble_filter(key, model, ensemble, obs, h, ...)`` with an
+    :class:`~assimilation.observations.Observations` ``obs`` (values, mask and variances
+    from it), or ``ensemble_filter(key, model, ensemble, y, obs_var, h, ...)`` with arrays;
+    both give the same result.
+
     Parameters
     ----------
     key : PRNG key (common random numbers: a fixed key makes the run deterministic).
-    model : ``model(member, inputs_k) -> member`` for one cycle (one member pytree).
+    model : ``model(member, inputs_k) -> member`` for one cycle (one member pytree), e.g.
+        :func:`~assimilation.ensemble.interface.interface_forecast` of a model's ``step``.
     ensemble : initial ensemble, pytree with leading member axis N.
-    observations : (T, Ny), NaN = missing.
-    obs_var : (Ny,) or (T, Ny) observation-error variances (diagonal R).
-    obs_operator : ``h(member) -> (Ny,)``.
+    observations : :class:`~assimilation.observations.Observations` (T, Ny), or a (T, Ny)
+        array with NaN = missing.
+    obs_var : with an array ``observations``: (Ny,) or (T, Ny) observation-error variances
+        (diagonal R); must be None with ``Observations`` (its ``variance`` is used).
+    obs_operator : ``h(member) -> (Ny,)`` (with ``Observations`` it may be the fifth
+        positional argument).
     method : analysis method object (default ETKF()).
-    obs_mask : optional (T, Ny) 0/1 mask.
+    obs_mask : optional (T, Ny) 0/1 mask; with ``Observations`` it is combined (logical
+        and) with ``observations.mask`` (e.g. all zeros for a free run).
     inputs : optional pytree with leading axis T passed to ``model``.
     inflation : posterior multiplicative anomaly factor, scalar or (Nx,) per variable.
     rtps, rtpp : relaxation weights in [0, 1], scalar or (Nx,) per variable (flattened
-        member order, e.g. from :func:`augmented_inflation`); traced values are allowed
+        member order, e.g. from :func:`member_vector`); traced values are allowed
         (no recompilation when they change).
     adaptive : :class:`~assimilation.ensemble.inflation.AdaptiveInflation` (prior
         inflation, estimated online) or None.
@@ -125,6 +191,20 @@ def ensemble_filter(key, model: Callable, ensemble, observations, obs_var,
     store : keep the forecast and analysis ensembles and the transforms (the latter two
         are needed by the smoothers).
     """
+    if isinstance(observations, Observations):
+        if callable(obs_var) and obs_operator is None:
+            obs_var, obs_operator = None, obs_var
+        if obs_var is not None:
+            raise TypeError("ensemble_filter: with Observations the error variances come "
+                            "from observations.variance; do not pass obs_var.")
+        mask = observations.mask
+        if obs_mask is not None:
+            mask = mask & (jnp.asarray(obs_mask) > 0)
+        observations, obs_var, obs_mask = (observations.values, observations.variance,
+                                           mask)
+    if obs_operator is None or obs_var is None:
+        raise TypeError("ensemble_filter needs obs_var and obs_operator (or Observations "
+                        "and obs_operator).")
     return _ensemble_filter(key, model, ensemble, observations, obs_var, obs_operator,
                             method=method, obs_mask=obs_mask, inputs=inputs,
                             inflation=inflation,

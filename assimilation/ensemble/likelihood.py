@@ -31,17 +31,18 @@ def ensemble_log_likelihood(predicted_obs, obs, obs_var, mask=None):
     return gaussian_log_likelihood(obs_space(predicted_obs, obs, obs_var, mask))
 
 
-def filter_log_likelihood(key, model: Callable, ensemble, observations, obs_var,
-                          obs_operator: Callable, **filter_kwargs):
+def filter_log_likelihood(key, model: Callable, ensemble, observations, obs_var=None,
+                          obs_operator: Callable | None = None, **filter_kwargs):
     """Total log-likelihood sum_k log p(y_k | y_{1:k-1}) of an ensemble filter run
-    (arguments as :func:`~assimilation.ensemble.cycling.ensemble_filter`)."""
+    (arguments as :func:`~assimilation.ensemble.cycling.ensemble_filter`, also with
+    ``Observations``)."""
     res = ensemble_filter(key, model, ensemble, observations, obs_var, obs_operator,
                           **filter_kwargs)
     return jnp.sum(res.log_likelihood)
 
 
-def numpyro_factor(name: str, key, model: Callable, ensemble, observations, obs_var,
-                   obs_operator: Callable, **filter_kwargs):
+def numpyro_factor(name: str, key, model: Callable, ensemble, observations, obs_var=None,
+                   obs_operator: Callable | None = None, **filter_kwargs):
     """Add the ensemble-filter log-likelihood to a NumPyro model as ``numpyro.factor``.
 
     Example::
