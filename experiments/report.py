@@ -43,7 +43,7 @@ def parse_settings(settings_cls, argv: Sequence[str] | None = None, description:
     """Parse ``argv`` into an instance of the frozen dataclass ``settings_cls``.
 
     Every field with a bool/int/float/str default becomes an option ``--field-name VALUE``
-    (booleans take true/false); ``--quick`` starts from ``settings_cls.quick()`` when the
+    (booleans take true/false; a bare ``--flag`` means true); ``--quick`` starts from ``settings_cls.quick()`` when the
     class defines it (else sets a ``quick`` field); ``--out DIR`` sets the ``out`` field.
     Explicit options override the quick defaults.
     """
@@ -61,8 +61,9 @@ def parse_settings(settings_cls, argv: Sequence[str] | None = None, description:
         kinds[f.name] = kind or str
         flag = "--" + f.name.replace("_", "-")
         conv = _parse_bool if kind is bool else (kind or str)
+        extra = {"nargs": "?", "const": True} if kind is bool else {}
         p.add_argument(flag, dest=f.name, type=conv, default=None,
-                       help=f"default {default!r}")
+                       help=f"default {default!r}", **extra)
     args = p.parse_args(list(argv) if argv is not None else None)
     field_names = {f.name for f in dataclasses.fields(settings_cls)}
     if args.quick and hasattr(settings_cls, "quick"):

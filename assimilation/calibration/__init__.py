@@ -25,7 +25,8 @@ See ``README.md`` in this folder for the equations and a worked example.
 """
 from .builder import build_model, model_fn_from, output, parameter_labels
 from .diagnostics import (convergence_summary, converged, plot_pairs, plot_predictive,
-                          plot_traces, ppc_coverage, predictive_draws, save_netcdf, simulate_draws,
+                          plot_marginals, plot_traces, ppc_coverage, predictive_draws, save_netcdf,
+                          simulate_draws,
                           to_inference_data)
 from .error_models import (ErrorModel, FluxLikelihood, FluxObservations, as_streams,
                            expected_flux, fit_flux_error_model, flux_sigma,
@@ -33,19 +34,21 @@ from .error_models import (ErrorModel, FluxLikelihood, FluxObservations, as_stre
 from .hierarchical import HierSite, build_hierarchical_model, init_from_site_medians, shrinkage_tables
 from .inference import (MAPFit, NUTSResult, SVIFit, find_map, run_nuts, run_nuts_from_map, run_svi,
                         unconstrained_potential)
-from .laplace import (Hyperparameter, SubsetPosterior, discrepancy_log_likelihood,
-                      laplace_covariance, lbfgsb_map)
+from .laplace import (Hyperparameter, LaplaceFit, SubsetPosterior, discrepancy_log_likelihood, fit_laplace,
+                      laplace_covariance, lbfgsb_map, rms_residual_start)
 from .operators import PeriodMean, period_mean, period_mean_observations, soil_water_at_depth
 from .priors import ParamPrior, parse_prior, prior_table, priors_from_model, priors_from_table
 from .subset import ParameterSubset
+from .vprm_sites import VPRMSite, build_vprm_site
 
 __all__ = [
     "ErrorModel", "FluxLikelihood", "FluxObservations", "HierSite", "Hyperparameter", "MAPFit",
-    "NUTSResult", "ParamPrior", "ParameterSubset", "PeriodMean", "SVIFit", "SubsetPosterior",
+    "NUTSResult", "ParamPrior", "ParameterSubset", "VPRMSite", "build_vprm_site", "PeriodMean", "SVIFit", "SubsetPosterior",
     "as_streams", "build_hierarchical_model", "init_from_site_medians", "shrinkage_tables", "build_model", "converged", "convergence_summary",
-    "discrepancy_log_likelihood", "expected_flux", "find_map", "fit_flux_error_model",
+    "LaplaceFit", "discrepancy_log_likelihood", "expected_flux", "find_map", "fit_flux_error_model", "fit_laplace",
+    "rms_residual_start",
     "flux_sigma", "gaussian_log_likelihood", "laplace_covariance", "lbfgsb_map",
-    "model_fn_from", "output", "parameter_labels", "parse_prior", "period_mean",
+    "model_fn_from", "output", "parameter_labels", "parse_prior", "period_mean", "plot_marginals",
     "period_mean_observations", "plot_pairs", "plot_predictive", "plot_traces",
     "ppc_coverage", "predictive_draws", "prior_table", "priors_from_model",
     "priors_from_table", "run_nuts", "run_nuts_from_map", "run_svi", "save_netcdf",

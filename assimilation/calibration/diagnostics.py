@@ -185,3 +185,30 @@ def plot_predictive(times, obs, mask, pred_model, pred_obs, path, *, title=""):
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def plot_marginals(names, prior_draws, path, *, posterior_draws=None, default=None, point=None,
+                   title=""):
+    """Histograms of prior (grey) and posterior (green) draws per parameter, shape (n, P),
+    with vertical lines at the default (orange) and a point estimate such as the MAP
+    (black)."""
+    import matplotlib.pyplot as plt
+    P = len(names)
+    fig, ax = plt.subplots(1, P, figsize=(3 * P, 2.8), squeeze=False)
+    for i, n in enumerate(names):
+        a = ax[0, i]
+        a.hist(np.asarray(prior_draws)[:, i], bins=40, density=True, color="C7", alpha=0.6, label="prior")
+        if posterior_draws is not None and len(posterior_draws) > 1:
+            a.hist(np.asarray(posterior_draws)[:, i], bins=30, density=True, color="C2", alpha=0.6,
+                   label="posterior")
+        if default is not None:
+            a.axvline(default[i], color="C1", lw=1, label="default")
+        if point is not None:
+            a.axvline(point[i], color="k", lw=1, label="MAP")
+        a.set_title(n, fontsize=8)
+    ax[0, 0].legend(fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -22,7 +22,9 @@ O'Hagan 2001, JRSS B 63, 425).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 import jax
@@ -34,8 +36,8 @@ from process_models.interface import output
 from .error_models import FluxObservations, gaussian_log_likelihood
 from .subset import ParameterSubset
 
-__all__ = ["Hyperparameter", "SubsetPosterior", "discrepancy_log_likelihood", "laplace_covariance",
-           "lbfgsb_map"]
+__all__ = ["Hyperparameter", "LaplaceFit", "SubsetPosterior", "discrepancy_log_likelihood",
+           "fit_laplace", "laplace_covariance", "lbfgsb_map", "rms_residual_start"]
 
 
 @dataclass(frozen=True)
@@ -172,3 +174,83 @@ def discrepancy_log_likelihood(model, forcing, operator: Callable,
             ll += gaussian_log_likelihood(output(pred, o.variable), o, jnp.exp(2 * h[j]))
         return ll
     return log_likelihood
+
+
+def rms_residual_start(predicted: dict, streams: Sequence[FluxObservations | None], default, *,
+                       floor: float = 0.1, min_used: int = 3) -> np.ndarray:
+    """Start values of log discrepancy sds: ``log max(RMS(f - y), floor)`` of each stream
+    over its used records, given the predictions ``predicted[stream.variable]`` of the
+    start parameters; ``default[j]`` where stream j is None or has <= ``min_used``
+    records. (A start at the prior median can make the first L-BFGS steps overshoot.)"""
+    h = np.array(default, float)
+    for j, o in enumerate(streams):
+        if o is not None and o.n_used > min_used:
+            ok = np.asarray(o.mask)
+            r = np.asarray(output(predicted, o.variable))[ok] - np.asarray(o.values)[ok]
+            h[j] = np.log(max(np.sqrt(np.mean(r ** 2)), floor))
+    return h
+
+
+@dataclass
+class LaplaceFit:
+    """Result of :func:`fit_laplace`: start, MAP, -log p at every MAP evaluation, Laplace
+    covariance (NaN when not computed), sensitivity at the start
+    (:meth:`SubsetPosterior.sensitivity`) and wall times in seconds."""
+
+    x0: np.ndarray
+    x_map: np.ndarray
+    history: list
+    covariance: np.ndarray
+    sensitivity: np.ndarray
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def has_covariance(self) -> bool:
+        return bool(np.isfinite(self.covariance).all())
+
+    def draws(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """(n, P + H) unconstrained draws of the Laplace posterior (the MAP alone, (1, P + H),
+        without a covariance)."""
+        if not self.has_covariance or n < 1:
+            return self.x_map[None]
+        return rng.multivariate_normal(self.x_map, self.covariance, size=n)
+
+
+def fit_laplace(posterior: SubsetPosterior, x0, *, maxiter: int, laplace: bool = True,
+                checkpoint: str | Path | None = None, key: str = "", log: Callable = print) -> LaplaceFit:
+    """MAP by :func:`lbfgsb_map` from ``x0``, then the Laplace covariance
+    (:func:`laplace_covariance`) when ``laplace``; times the first (compiling) and a
+    repeated gradient. With ``checkpoint`` (``.npz``) the fit is saved, and a later call
+    with the same ``key`` (a string naming the problem) loads it without compiling."""
+    ck = None if checkpoint is None else Path(checkpoint)
+    if ck is not None and ck.exists():
+        z = np.load(ck, allow_pickle=True)
+        if str(z["key"]) == key:
+            log(f"resumed MAP/Laplace from {ck.name}")
+            return LaplaceFit(z["x0"], z["x_map"], list(z["hist"]), z["cov"], z["sens"], z["timings"].item())
+    x0 = np.asarray(x0, float)
+    timings = {}
+    t0 = time.time()
+    v0 = float(posterior.neg_value_and_grad(jnp.asarray(x0))[0])
+    timings["compile+first gradient (s)"] = time.time() - t0
+    t0 = time.time()
+    jax.block_until_ready(posterior.neg_value_and_grad(jnp.asarray(x0)))
+    timings["one gradient (s)"] = time.time() - t0
+    sens = posterior.sensitivity(x0)
+    log(f"-log post at the start {v0:.1f}; gradient {timings['one gradient (s)']:.1f} s")
+    t0 = time.time()
+    x_map, hist, _ = lbfgsb_map(posterior, x0, maxiter=maxiter)
+    timings["MAP (s)"] = time.time() - t0
+    log(f"MAP {timings['MAP (s)']:.0f} s, {len(hist)} evaluations, -log post {hist[0]:.1f} -> {min(hist):.1f}")
+    cov = np.full((len(x0), len(x0)), np.nan)
+    if laplace:
+        t0 = time.time()
+        cov, _ = laplace_covariance(posterior, x_map)
+        timings["Laplace (s)"] = time.time() - t0
+        log(f"Laplace {timings['Laplace (s)']:.0f} s")
+    fit = LaplaceFit(x0, x_map, hist, cov, sens, timings)
+    if ck is not None:
+        ck.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(ck, key=key, x0=x0, x_map=x_map, hist=np.asarray(hist), cov=cov, sens=sens,
+                 timings=np.asarray(timings, dtype=object))
+    return fit

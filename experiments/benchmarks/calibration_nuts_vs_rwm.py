@@ -64,8 +64,8 @@ def build_problem(kind: str, quick: bool):
     from jax.flatten_util import ravel_pytree
     from assimilation.calibration import (ErrorModel, ParamPrior, build_model, find_map,
                                           unconstrained_potential)
-    from experiments.calibration_vprm import park_falls_site, site_priors, site_problem
-    site = park_falls_site()
+    from assimilation.calibration.vprm_sites import build_vprm_site, site_priors, site_problem
+    site = build_vprm_site("US-PFa")
     months = [7] if quick else None
     pri = site_priors(site)
     if kind == "vprm4":

@@ -7,11 +7,17 @@ import pandas as pd
 import pytest
 
 
-def test_calibration_study_quick(tmp_path):
-    from experiments.calibration_vprm import main
-    mt = main(["--quick", "--out", str(tmp_path)])
+def test_calibration_study_quick_reproduces_expected_results(tmp_path):
+    """Golden test: the quick run (SVI at US-PFa) meets EXPECTED_QUICK, and calibration
+    removes most of the prior's bias."""
+    from experiments.calibration_vprm import EXPECTED_QUICK, main
+    from experiments.report import failed_expectations
+    metrics = main(["--quick", "--out", str(tmp_path)])
+    assert failed_expectations(EXPECTED_QUICK, metrics) == []
     assert (tmp_path / "REPORT.md").exists() and (tmp_path / "metrics.csv").exists()
     assert (tmp_path / "posterior_US-PFa.nc").exists() and list(tmp_path.glob("*.png"))
+    assert (tmp_path / "REPORT.md").read_text().rstrip().endswith("| True |")
+    mt = pd.read_csv(tmp_path / "metrics.csv")
     pfa = mt[(mt["site"] == "US-PFa") & (mt["target"] == "nee")].set_index("run")
     # calibration removes most of the prior's daily bias at Park Falls (prior: -3.1)
     assert abs(pfa.loc["posterior mean", "hourly_bias"]) < abs(pfa.loc["prior (Mahadevan 2008)", "hourly_bias"])
