@@ -81,97 +81,43 @@ def _parse_chunks(text: str | None) -> dict | None:
 
 def _cmd_vprm(args) -> int:
     import numpy as np
-    import xarray as xr
-    from process_models.io import netcdf_safe
-    from process_models.units import DataValidationError
-    from process_models.vprm import VPRMOptions, load_parameters, run
+    from process_models.vprm import VPRMOptions
+    from process_models.vprm.xarray_api import run_file
 
-    path = Path(args.forcing)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file.")
     chunks = _parse_chunks(args.chunks)
     try:
         options = VPRMOptions(mode=args.mode, sharpness=args.sharpness,
                               pyvprm_compat=args.pyvprm_compat, respiration=args.respiration)
     except ValueError as err:
         raise CLIError(str(err)) from err
-    try:
-        ds = xr.open_dataset(path)
-    except Exception as err:
-        raise DataValidationError(f"could not open as NetCDF ({type(err).__name__}: {err}).",
-                                  source=str(path), fix="pass a forcing NetCDF file.") from err
-    with ds:
-        ds.attrs.setdefault("source_file", path.name)
-        if "vprm_class" not in ds.coords:
-            raise DataValidationError(
-                "has no 'vprm_class' coordinate.", source=str(path), variable="vprm_class",
-                fix="give class_fractions a 'vprm_class' dimension with the class numbers "
-                    "(1..9) as coordinate.")
-        if chunks:
-            unknown = [d for d in chunks if d not in ds.dims]
-            if unknown:
-                raise CLIError(f"--chunks names dimension(s) {unknown} that the forcing does not "
-                               f"have (dimensions: {list(ds.dims)}).")
-            ds = ds.chunk(chunks)
-        classes = [int(c) for c in np.asarray(ds["vprm_class"].values)]
+    if args.float64:
         import jax
-        import jax.numpy as jnp
-        if args.float64:
-            jax.config.update("jax_enable_x64", True)
-        pdtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
-        try:
-            params = load_parameters(
-                args.table, temperatures=args.temperatures, classes=classes, dtype=pdtype,
-                gourdji=args.gourdji_table if args.respiration == "gourdji" else None)
-        except KeyError as err:
-            raise CLIError(str(err.args[0]) if err.args else str(err)) from err
-        out = run(ds, params, options)
-        out.attrs.update({"forcing_file": path.name, "parameter_table": args.table,
-                          "temperature_constants": args.temperatures})
-        if args.respiration == "gourdji":
-            out.attrs["gourdji_table"] = args.gourdji_table
-        output = Path(args.output)
-        netcdf_safe(out).to_netcdf(output)
-    res = xr.open_dataset(output)
+        jax.config.update("jax_enable_x64", True)
+    try:
+        res = run_file(args.forcing, args.output, options, table=args.table,
+                       temperatures=args.temperatures, gourdji_table=args.gourdji_table,
+                       chunks=chunks)
+    except KeyError as err:
+        raise CLIError(str(err.args[0]) if err.args else str(err)) from err
     with res:
         dims = ", ".join(f"{d}={n}" for d, n in res.sizes.items())
         print(f"VPRM {options.mode} (table {args.table}, temperatures {args.temperatures}, "
-              f"respiration {args.respiration}) on {path.name}: {dims}")
+              f"respiration {args.respiration}) on {Path(args.forcing).name}: {dims}")
         for v in ("gpp", "reco", "nee"):
             a = np.asarray(res[v].values, dtype=float)
             print(f"  {v:5s} [{res[v].attrs.get('units')}]  mean {np.nanmean(a):.4g}  "
                   f"min {np.nanmin(a):.4g}  max {np.nanmax(a):.4g}")
-    print(f"wrote {output}")
+    print(f"wrote {args.output}")
     return 0
 
 
 def _cmd_tables(args) -> int:
-    from process_models.vprm import available_tables, parameter_table
+    from process_models.vprm.tables import describe_tables, format_table
 
-    names = available_tables()
-    if not args.name:
-        print("VPRM parameter tables (use 'ecoflux tables NAME' for values and priors):")
-        w = max(len(n) for n in names)
-        for n in names:
-            cite = parameter_table(n)["citation"].iloc[0] or "-"
-            print(f"  {n.ljust(w)}  {cite}")
-        print("temperature constants (--temperatures): copernicus, mahadevan2008, wrf")
-        return 0
-    if args.name not in names:
-        raise CLIError(f"unknown VPRM parameter table {args.name!r}; available: {', '.join(names)}.")
-    df = parameter_table(args.name)
-    print(f"table {args.name}: {df['citation'].iloc[0]}")
-    header = ("class", "class_name", "name", "units", "value", "prior")
-    rows = [(str(r.class_id), str(r.class_name), str(r.name), str(r.units), f"{r.value:.6g}",
-             str(r.prior)) for r in df.itertuples(index=False)]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    right = {0, 4}
-    fmt = lambda r: "  ".join(  # noqa: E731
-        (c.rjust(w) if i in right else c.ljust(w)) for i, (c, w) in enumerate(zip(r, widths)))
-    print(fmt(header).rstrip())
-    print("  ".join("-" * w for w in widths))
-    for r in rows:
-        print(fmt(r).rstrip())
+    try:
+        print(format_table(args.name) if args.name else describe_tables())
+    except KeyError as err:
+        raise CLIError(str(err.args[0])) from err
     return 0
 
 

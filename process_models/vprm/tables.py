@@ -151,3 +151,33 @@ def parameter_table(table: str = "pyvprm_modis", *, model_error_inflation: float
                         "lower": lo, "upper": hi, "prior": prior, "table": table,
                         "citation": cite})
     return pd.DataFrame(out)
+
+
+def describe_tables() -> str:
+    """A plain-text listing of the packaged parameter tables with their citations."""
+    names = available_tables()
+    w = max(len(n) for n in names)
+    lines = ["VPRM parameter tables (use 'ecoflux tables NAME' for values and priors):"]
+    lines += [f"  {n.ljust(w)}  {parameter_table(n)['citation'].iloc[0] or '-'}" for n in names]
+    lines.append("temperature constants (--temperatures): copernicus, mahadevan2008, wrf")
+    return "\n".join(lines)
+
+
+def format_table(name: str) -> str:
+    """The values and priors of the packaged table ``name`` as aligned plain text
+    (class, class name, parameter, units, value, prior). Raises ``KeyError`` for an unknown
+    table."""
+    if name not in available_tables():
+        raise KeyError(f"unknown VPRM parameter table {name!r}; available: "
+                       f"{', '.join(available_tables())}.")
+    df = parameter_table(name)
+    header = ("class", "class_name", "name", "units", "value", "prior")
+    rows = [(str(r.class_id), str(r.class_name), str(r.name), str(r.units), f"{r.value:.6g}",
+             str(r.prior)) for r in df.itertuples(index=False)]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+
+    def fmt(r):
+        return "  ".join((c.rjust(w) if i in (0, 4) else c.ljust(w))
+                         for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+    lines = [f"table {name}: {df['citation'].iloc[0]}", fmt(header), "  ".join("-" * w for w in widths)]
+    return "\n".join(lines + [fmt(r) for r in rows])

@@ -191,3 +191,54 @@ def run(ds: xr.Dataset, params: VPRMParams, options: VPRMOptions = VPRMOptions()
     out.attrs.update({"model": "VPRM (Mahadevan et al. 2008), ecoflux JAX implementation",
                       "vprm_options": repr(options), "sign_convention": "NEE = Reco - GPP"})
     return out
+
+
+def run_file(forcing_path, output_path, options: VPRMOptions = VPRMOptions(), *,
+             table: str = "pyvprm_modis", temperatures: str = "copernicus",
+             gourdji_table: str | None = None, chunks: dict | None = None) -> xr.Dataset:
+    """Run VPRM on a forcing NetCDF file and write the fluxes to ``output_path`` (NetCDF).
+
+    The forcing file holds the variables of this module's table and a ``vprm_class``
+    coordinate on ``class_fractions``; parameters come from the packaged ``table``
+    (:func:`process_models.vprm.load_parameters`) for those classes, in float64 when JAX
+    runs in float64. ``chunks`` (e.g. ``{"time": 168, "y": 64}``) runs dask chunk by chunk.
+    Returns the written file, opened (gpp, reco, nee in umol m-2 s-1).
+    """
+    from pathlib import Path
+    import jax
+    from ..io.summary import netcdf_safe
+    from .tables import load_parameters
+    path = Path(forcing_path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file.")
+    try:
+        ds = xr.open_dataset(path)
+    except Exception as err:
+        raise DataValidationError(f"could not open as NetCDF ({type(err).__name__}: {err}).",
+                                  source=str(path), fix="pass a forcing NetCDF file.") from err
+    with ds:
+        ds.attrs.setdefault("source_file", path.name)
+        if "vprm_class" not in ds.coords:
+            raise DataValidationError(
+                "has no 'vprm_class' coordinate.", source=str(path), variable="vprm_class",
+                fix="give class_fractions a 'vprm_class' dimension with the class numbers "
+                    "(1..9) as coordinate.")
+        if chunks:
+            unknown = [d for d in chunks if d not in ds.dims]
+            if unknown:
+                raise DataValidationError(
+                    f"chunks name dimension(s) {unknown} that the forcing does not have "
+                    f"(dimensions: {list(ds.dims)}).", source=str(path), variable="chunks",
+                    fix="chunk only over the forcing's dimensions (--chunks time=168,y=64).")
+            ds = ds.chunk(chunks)
+        classes = [int(c) for c in np.asarray(ds["vprm_class"].values)]
+        pdtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+        params = load_parameters(table, temperatures=temperatures, classes=classes, dtype=pdtype,
+                                 gourdji=gourdji_table if options.respiration == "gourdji" else None)
+        out = run(ds, params, options)
+        out.attrs.update({"forcing_file": path.name, "parameter_table": table,
+                          "temperature_constants": temperatures})
+        if options.respiration == "gourdji":
+            out.attrs["gourdji_table"] = gourdji_table
+        netcdf_safe(out).to_netcdf(output_path)
+    return xr.open_dataset(output_path)
