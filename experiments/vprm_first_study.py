@@ -85,34 +85,13 @@ def parameter_sets(vprm_class: int) -> dict:
     return sets
 
 
-def fused_satellite(d: dict):
-    """Daily Kalman-fused EVI (MOD13Q1 + MCD43A4-derived EVI) and LSWI (MCD43A4) at Park Falls,
-    2004-2006, maximum-likelihood parameters (assimilation.observations.fusion), stamped at noon."""
-    import xarray as xr
-    from assimilation.observations.fusion import fuse
-    from process_models.satellite import evi, lswi
-    span = slice("2004-01-01", "2006-12-31")
-    r = d["reflectance"].sel(time=span)
-    e8 = xr.Dataset({"evi": ("time", np.asarray(evi(r.nir.values, r.red.values, r.blue.values))),
-                     "lswi": ("time", np.asarray(lswi(r.nir.values, r.swir.values)))},
-                    coords={"time": r.time}).assign_attrs(sensor="MCD43A4")
-    e8["evi"] = e8["evi"].where((e8["evi"] > -0.2) & (e8["evi"] < 1.0))
-    days = pd.date_range("2004-01-01", "2006-12-31")
-    opts = dict(kind="damped", climatology="harmonic", n_harmonics=3, fit_steps=150)
-    e16 = d["evi"][["evi"]].sel(time=span).assign_attrs(sensor="MOD13Q1")
-    f_evi = fuse([e16, e8[["evi"]]], "kalman", "evi", days=days, **opts)["evi_mean"]
-    f_lswi = fuse(e8[["lswi"]], "kalman", "lswi", days=days, **opts)["lswi_mean"]
-    flat = lambda a: a.values[:, 0] if a.ndim > 1 else a.values  # noqa: E731
-    return xr.Dataset({"evi": ("time", flat(f_evi)), "lswi": ("time", flat(f_lswi))},
-                      coords={"time": days + pd.Timedelta("12h")})
-
-
 def park_falls(st: Settings, figs: list):
+    from assimilation.observations.fusion import park_falls_fused_indices
     from process_models.io import read_park_falls, vprm_site_forcing
     from process_models.vprm import VPRMOptions, simulate
     site = get_site("US-PFa")
     d = read_park_falls()
-    sat, lsw = (fused_satellite(d), None) if st.satellite == "fused" else (d["evi"], d["reflectance"])
+    sat, lsw = (park_falls_fused_indices(d), None) if st.satellite == "fused" else (d["evi"], d["reflectance"])
     forcing, stats = vprm_site_forcing(d["tower"], sat, lswi_satellite=lsw, year=2005, with_statistics=True)
     obs = d["tower"].nee.to_series()
     rows, series, metrics = [], {}, {k: float(v) for k, v in stats.items()}

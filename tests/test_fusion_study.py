@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import fusion_study, vprm_first_study
+from experiments import fusion_study
 from experiments.report import failed_expectations
 
 
@@ -27,8 +27,16 @@ def test_fusion_study_quick_reproduces_expected_results(tmp_path):
 
 @pytest.mark.slow   # ~60 s on 2 loaded cores: fits two Kalman fusions over 3 years
 def test_vprm_park_falls_inputs_fused_option():
-    tower, evi_l, lswi_l, stats_l = vprm_first_study.park_falls_inputs("linear")
-    _, evi_f, lswi_f, stats_f = vprm_first_study.park_falls_inputs("fused")
+    """The fused Park Falls indices as VPRM forcing (the first study's --satellite fused)
+    against the linearly interpolated composites."""
+    from assimilation.observations.fusion import park_falls_fused_indices
+    from process_models.io import read_park_falls, vprm_site_forcing
+    d = read_park_falls()
+    tower = d["tower"]
+    lin, stats_l = vprm_site_forcing(tower, d["evi"], lswi_satellite=d["reflectance"], year=2005,
+                                     with_statistics=True)
+    fus, stats_f = vprm_site_forcing(tower, park_falls_fused_indices(d), year=2005, with_statistics=True)
+    evi_l, lswi_l, evi_f, lswi_f = (np.asarray(x) for x in (lin.evi, lin.lswi, fus.evi, fus.lswi))
     assert evi_f.shape == evi_l.shape and np.isfinite(evi_f).all() and np.isfinite(lswi_f).all()
     # the fused EVI follows the interpolated composites; LSWI agrees in summer (winter
     # LSWI is snow-affected and the smoother damps its spikes: whole-year r is only ~0.6)

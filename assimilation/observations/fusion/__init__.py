@@ -21,7 +21,7 @@ from .kalman import FilterResult, SmootherResult, StateSpace, kalman_filter, log
 from .methods import (FLAG_CONSTANT, FLAG_FEW_OBS, FLAG_NO_DATA, FLAG_OK, METHODS, FusionResult, fuse_arrays,
                       harmonic_climatology, pixel_flags)
 from .sensors import PROCESS_KINDS, ProcessParams, SensorParams, build_state_space, level_mean_sd, predict_observations
-from .modis_sites import mod09a1_pixel_observations, park_falls_evi_observations
+from .modis_sites import mod09a1_pixel_observations, park_falls_evi_observations, park_falls_fused_indices
 from .xarray_api import daily_observations, fuse
 
 __all__ = [
@@ -32,5 +32,5 @@ __all__ = [
     "fuse_arrays", "harmonic_climatology", "pixel_flags", "FLAG_OK", "FLAG_NO_DATA", "FLAG_FEW_OBS",
     "FLAG_CONSTANT", "withhold", "score", "evaluate_methods", "withheld_evaluation",
     "WithheldEvaluation", "fitted_parameter_table", "Z90", "fuse", "daily_observations",
-    "park_falls_evi_observations", "mod09a1_pixel_observations",
+    "park_falls_evi_observations", "mod09a1_pixel_observations", "park_falls_fused_indices",
 ]
