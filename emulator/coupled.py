@@ -1,6 +1,6 @@
 """Adapter of the coupled soil-moisture / photosynthesis model
-(:mod:`process_models.coupled`) to the step emulator: a
-:class:`~emulator.generate.StatefulSpec` on flat vectors.
+(:class:`process_models.coupled.CoupledModel`, driven through the model interface) to the
+step emulator: a :class:`~emulator.generate.StatefulSpec` on flat vectors.
 
 * parameters: a chosen subset of dotted names of
   :func:`process_models.coupled.parameter_table` (default :data:`COUPLED_EMULATED`),
@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .design import ParameterSpace
-from .generate import StatefulSpec
+from .generate import StatefulSpec, spec_from_model, state_names
 
 COUPLED_FORCING = ("air_temperature", "shortwave_in", "vpd", "precipitation", "air_pressure", "co2",
                    "wind_speed", "cos_zenith")
@@ -36,12 +36,12 @@ POOLS = ("leaf", "wood", "root", "litter", "soil_fast", "soil_slow")
 
 def coupled_spec(pft: str = "ENF", soil_texture: str = "loam", *, names=COUPLED_EMULATED,
                  spread: float = 0.4, dt_seconds: float = 1800.0) -> StatefulSpec:
-    """The coupled model as a :class:`~emulator.generate.StatefulSpec`."""
-    from process_models.coupled import (CoupledForcing, initial_state, load_parameters,
-                                        parameter_table, set_parameters, step)
+    """:class:`process_models.coupled.CoupledModel` as a :class:`~emulator.generate.StatefulSpec`."""
+    from process_models.coupled import CoupledForcing, CoupledModel
 
-    base = load_parameters(pft, soil_texture)
-    tab = parameter_table(pft, soil_texture).set_index("name")
+    model = CoupledModel(pft, soil_texture)
+    base = model.default_params()
+    tab = model.parameter_table().set_index("name")
     lo, hi = [], []
     for n in names:
         d, a, b = (float(tab.loc[n, c]) for c in ("default", "lower", "upper"))
@@ -55,38 +55,14 @@ def coupled_spec(pft: str = "ENF", soil_texture: str = "loam", *, names=COUPLED_
     # the state layout is derived from the model's own CoupledState (so added states,
     # e.g. canopy interception or a cold-season state, are picked up automatically)
     template = state_template(base, dt_seconds)
-    leaves, treedef = jax.tree_util.tree_flatten(template)
-    shapes = [np.shape(x) for x in leaves]
-    sizes = [int(np.prod(sh)) for sh in shapes]
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-    state_names = _state_names(template)
-    soil_idx = [i for i, n in enumerate(state_names) if n.startswith("soil_water_content")]
+    names_ = state_names(template)
+    soil_idx = [i for i, n in enumerate(names_) if n.startswith("soil_water_content")]
     # other water stores (mm) entering the water balance: snow, interception, ...
-    store_idx = [i for i, n in enumerate(state_names)
+    store_idx = [i for i, n in enumerate(names_)
                  if any(k in n for k in ("snow_water_equivalent", "interception", "canopy_water"))]
-
-    def params_from_vector(v):
-        return set_parameters(base, {n: v[i] for i, n in enumerate(names)})
-
-    def params_to_vector(p):
-        from process_models.coupled import get_parameter
-        return jnp.stack([jnp.asarray(get_parameter(p, n)) for n in names])
 
     def forcing_from_matrix(m):
         return CoupledForcing(**{k: m[..., i] for i, k in enumerate(COUPLED_FORCING)}, dt_seconds=dt_seconds)
-
-    def forcing_to_vector(f):
-        return jnp.stack([jnp.asarray(getattr(f, k)) for k in COUPLED_FORCING], -1)
-
-    def state_to_vector(s):
-        return jnp.concatenate([jnp.reshape(x, (-1,)) for x in jax.tree_util.tree_leaves(s)])
-
-    def state_from_vector(v):
-        parts = [jnp.reshape(v[offsets[i]:offsets[i + 1]], shapes[i]) for i in range(len(shapes))]
-        return jax.tree_util.tree_unflatten(treedef, parts)
-
-    def outputs_to_vector(o):
-        return jnp.stack([getattr(o, k) for k in COUPLED_FLUXES])
 
     def water_balance(state, next_state, forcing, fluxes):
         dz = jnp.asarray(dz_mm, state.dtype)
@@ -95,18 +71,11 @@ def coupled_spec(pft: str = "ENF", soil_texture: str = "loam", *, names=COUPLED_
             + jnp.sum(next_state[..., wi] - state[..., wi], -1)
         return storage - (forcing[..., 3] - fluxes["et"] - fluxes["runoff"] - fluxes["drainage"])
 
-    return StatefulSpec(
-        name=f"process_models.coupled ({pft}, {soil_texture})", initial_state=initial_state, step=step,
-        params_from_vector=params_from_vector, forcing_from_matrix=forcing_from_matrix,
-        state_to_vector=state_to_vector, state_from_vector=state_from_vector,
-        outputs_to_vector=outputs_to_vector,
-        state_names=state_names,
-        forcing_names=COUPLED_FORCING, flux_names=COUPLED_FLUXES, param_space=space,
-        state_lower=tuple(theta_res if i in soil_idx else None for i in range(len(state_names))),
-        state_upper=tuple(theta_sat if i in soil_idx else None for i in range(len(state_names))),
-        water_balance=water_balance, params_to_vector=params_to_vector,
-        forcing_to_vector=forcing_to_vector,
-        metadata={"pft": pft, "soil_texture": soil_texture, "dt_seconds": dt_seconds})
+    return spec_from_model(model, space, forcing_names=COUPLED_FORCING, forcing_from_matrix=forcing_from_matrix,
+                           flux_names=COUPLED_FLUXES, state_template=template, base_params=base,
+                           state_bounds={"soil_water_content": (theta_res, theta_sat)},
+                           water_balance=water_balance, name=f"process_models.coupled ({pft}, {soil_texture})",
+                           metadata={"pft": pft, "soil_texture": soil_texture, "dt_seconds": dt_seconds})
 
 
 def state_template(params, dt_seconds: float = 1800.0):
@@ -119,17 +88,6 @@ def state_template(params, dt_seconds: float = 1800.0):
                        air_pressure=z + 90.0, co2=z + 410.0, wind_speed=z + 2.0, cos_zenith=z,
                        dt_seconds=dt_seconds)
     return initial_state(params, f)
-
-
-def _state_names(state) -> tuple:
-    """Flat names of the state's leaves in tree order (``carbon_leaf``,
-    ``soil_water_content_3``, ...)."""
-    out = []
-    for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
-        name = "_".join(str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k)))) for k in path)
-        n = int(np.prod(np.shape(leaf)))
-        out += [f"{name}_{i}" for i in range(n)] if np.ndim(leaf) else [name]
-    return tuple(out)
 
 
 def forcing_matrix(forcing) -> np.ndarray:

@@ -22,18 +22,21 @@ Two generators:
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
+
+from process_models.interface import output, output_names
 
 from .design import ParameterSpace, sample
 from .networks import VPRM_FORCING_INPUTS, VPRM_INPUTS
@@ -107,25 +110,42 @@ def _vprm_windows(pool, n_sets, points, rng, perturb: WeatherPerturbation, box_f
     return w
 
 
-def vprm_targets(x, options=None):
-    """Process-model targets for raw inputs ``x`` (n_sets, points, 18): VPRM for one
-    class with fraction 1, vmapped over parameter sets. Returns (gpp, reco) arrays
-    (n_sets, points), umol m-2 s-1."""
-    from process_models.vprm import ClassRules, VPRMForcing, VPRMOptions, VPRMParams, simulate
+def vprm_model(options=None):
+    """The VPRM the pointwise training targets come from: one class (evergreen, id 1, of
+    the pyVPRM MODIS table; its rule flags and parameters are overwritten per sample),
+    ``VPRMOptions(mode="smooth")`` unless ``options`` is given."""
+    from process_models.vprm import VPRMModel, VPRMOptions
+    return VPRMModel(options=options or VPRMOptions(mode="smooth"), classes=(1,))
 
-    options = options or VPRMOptions(mode="smooth")
+
+def vprm_class_params(model, row, params=None):
+    """Parameters of ``model`` (one class) from a raw input row (..., 18) in
+    :data:`~emulator.networks.VPRM_INPUTS` order: the rule flags and the eight class
+    parameters are set by name (``"lam[1]"``, ``"rules.xeric[1]"``) through the model's
+    ``set_parameters``; ``has_flux`` is 1."""
+    params = model.default_params() if params is None else params
+    cid = params.rules.class_ids[0]
+    names = {f"rules.{k}[{cid}]" if i < 10 else f"{k}[{cid}]": row[..., i]
+             for i, k in enumerate(VPRM_INPUTS) if i >= len(VPRM_FORCING_INPUTS)}
+    return model.set_parameters(params, {**names, f"rules.has_flux[{cid}]": 1.0})
+
+
+def vprm_targets(x, model=None):
+    """Targets for raw inputs ``x`` (n_sets, points, 18) from ``model.simulate`` of any
+    model of the interface with VPRM parameters and forcing (default :func:`vprm_model`),
+    one class with fraction 1, vmapped over parameter sets. Returns (gpp, reco) arrays
+    (n_sets, points), umol m-2 s-1."""
+    from process_models.vprm import VPRMForcing
+
+    model = vprm_model() if model is None else model
+    template = model.default_params()
 
     def one(xs):   # xs (points, 18): one parameter set
-        p = {k: xs[0, i:i + 1] for i, k in enumerate(VPRM_INPUTS)}
-        rules = ClassRules(pscale_always_one=p["pscale_always_one"],
-                           pscale_always_lswi=p["pscale_always_lswi"], xeric=p["xeric"],
-                           has_flux=jnp.ones_like(p["xeric"]), class_ids=(0,))
-        params = VPRMParams(**{k: p[k] for k in ("lam", "par0", "alpha", "beta", "tmin", "topt",
-                                                   "tmax", "tlow")}, rules=rules)
+        params = vprm_class_params(model, xs[0], template)
         f = VPRMForcing(**{k: xs[:, i] for i, k in enumerate(VPRM_FORCING_INPUTS)},
                         class_fractions=jnp.ones((xs.shape[0], 1), xs.dtype))
-        o = simulate(params, f, options)
-        return o.gpp, o.reco
+        o = model.simulate(params, f)
+        return output(o, "gpp"), output(o, "reco")
 
     return jax.jit(jax.vmap(one))(jnp.asarray(x))
 
@@ -153,22 +173,23 @@ def _write_chunk(path: Path, ds: xr.Dataset):
 
 def generate_vprm(out_dir, pool: np.ndarray, space: ParameterSpace, *, n_param_sets: int,
                   points_per_set: int = 64, sets_per_chunk: int = 256, seed: int = 0,
-                  method: str = "sobol", options=None,
+                  method: str = "sobol", model=None,
                   perturbation: WeatherPerturbation = WeatherPerturbation(),
                   box_fraction: float = 0.1, progress: bool = True) -> Path:
-    """Write a pointwise VPRM training dataset (inputs (sample, 18), targets gpp/reco/nee).
+    """Write a pointwise VPRM training dataset (inputs (sample, 18), targets gpp/reco/nee)
+    with the targets of ``model.simulate`` (:func:`vprm_targets`; default
+    :func:`vprm_model`, smooth VPRM).
 
     Resumable: chunks already written are skipped (their random draws are re-made from
     the chunk's own seed, so the content does not depend on what was skipped).
     """
-    from process_models.vprm import VPRMOptions
-
-    options = options or VPRMOptions(mode="smooth")
+    model = vprm_model() if model is None else model
+    options = getattr(model, "options", None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     design = sample(space, n_param_sets, method=method, seed=seed)
     n_chunks = int(np.ceil(n_param_sets / sets_per_chunk))
-    meta = {"model": "process_models.vprm.simulate", "options": repr(options),
+    meta = {"model": f"{type(model).__module__}.{type(model).__name__}", "options": repr(options),
             "parameter_space": space.to_json(), "seed": seed, "design": method,
             "n_param_sets": n_param_sets, "points_per_set": points_per_set,
             "perturbation": json.dumps(perturbation.__dict__), "box_fraction": box_fraction,
@@ -187,7 +208,7 @@ def generate_vprm(out_dir, pool: np.ndarray, space: ParameterSpace, *, n_param_s
         rules = np.asarray(VPRM_RULE_COMBINATIONS)[rng.integers(0, len(VPRM_RULE_COMBINATIONS), m)]
         x = np.concatenate([w, np.broadcast_to(rules[:, None], (m, points_per_set, 3)),
                             np.broadcast_to(theta[:, None], (m, points_per_set, theta.shape[1]))], -1)
-        gpp, reco = (np.asarray(a) for a in vprm_targets(x, options))
+        gpp, reco = (np.asarray(a) for a in vprm_targets(x, model))
         x = x.reshape(-1, x.shape[-1])
         y = np.stack([gpp.ravel(), reco.ravel(), (reco - gpp).ravel()], -1)
         ds = xr.Dataset({"inputs": (("sample", "input"), x), "targets": (("sample", "output"), y),
@@ -233,46 +254,146 @@ class ChunkedDataset:
 
 
 # ------------------------------------------------------------------ stateful models
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StatefulSpec:
-    """How to drive a stateful model through flat vectors (generation, step emulator,
-    surrogate). All callables are pure JAX functions.
+    """A stateful model (:class:`process_models.interface.Model`) seen through flat vectors,
+    for the trajectory generator, the step emulator and its surrogates. Build it with
+    :func:`spec_from_model`.
 
-    initial_state(params, forcing) -> state;  step(state, forcing_t, params) -> (state, outputs)
-    params_from_vector(p (P,)) -> params pytree
-    forcing_from_matrix(f (T, F)) -> time-major forcing pytree (f (F,) gives forcing_t)
-    state_to_vector(state) -> (S,);  state_from_vector((S,)) -> state
-    outputs_to_vector(outputs_t) -> (K,) in ``flux_names`` order
+    The model is driven only through its interface: ``initial_state``, ``step``,
+    ``set_parameters`` / ``get_parameter`` (the vector holds the dotted names of
+    ``param_space``, every other parameter stays at ``base_params``) and the outputs'
+    named fields. The state vector is the model state's leaves in tree order
+    (``state_template`` gives the layout), the forcing vector the fields ``forcing_names``.
+
     water_balance(state, next_state, forcing_t, fluxes) -> residual (flat vectors and a
         flux dict, physical units, e.g. mm) or None
     """
 
-    name: str
-    initial_state: Callable
-    step: Callable
-    params_from_vector: Callable
-    forcing_from_matrix: Callable
-    state_to_vector: Callable
-    state_from_vector: Callable
-    outputs_to_vector: Callable
-    state_names: tuple
-    forcing_names: tuple
-    flux_names: tuple
+    model: Any
+    """The emulated model (:class:`process_models.interface.Model`)."""
+    base_params: Any
+    """Parameter pytree the vector's names are set in (the model's defaults)."""
     param_space: ParameterSpace
+    """Names (dotted parameter names of the model) and the box of the emulated parameters."""
+    forcing_names: tuple
+    forcing_from_matrix: Callable
+    """f (..., F) -> the model's forcing pytree (f (F,) gives forcing_t)."""
+    flux_names: tuple
+    """Outputs of the model kept as fluxes (named fields of its outputs)."""
+    state_template: Any
+    """A state pytree of the model (tree structure and leaf shapes of the state vector)."""
     state_lower: tuple
     state_upper: tuple
     water_balance: Optional[Callable] = None
-    params_to_vector: Optional[Callable] = None
-    """params pytree -> (P,) (for :class:`~emulator.surrogate.StepSurrogate` on pytrees)."""
-    forcing_to_vector: Optional[Callable] = None
-    """forcing_t pytree -> (F,)."""
+    name: str = ""
     metadata: dict = field(default_factory=dict)
+
+    # --- the model's own interface
+    def initial_state(self, params, forcing):
+        return self.model.initial_state(params, forcing)
+
+    def step(self, state, forcing_t, params):
+        return self.model.step(state, forcing_t, params)
+
+    # --- flat vectors
+    @property
+    def state_names(self) -> tuple:
+        """Flat names of the state leaves (``carbon_leaf``, ``soil_water_content_3``...)."""
+        return state_names(self.state_template)
+
+    def params_from_vector(self, v):
+        """(P,) in ``param_space.names`` order -> the model's parameter pytree."""
+        return self.model.set_parameters(self.base_params, {n: v[..., i] for i, n in
+                                                           enumerate(self.param_space.names)})
+
+    def params_to_vector(self, params):
+        return jnp.stack([jnp.asarray(self.model.get_parameter(params, n)) for n in self.param_space.names], -1)
+
+    def forcing_to_vector(self, forcing_t):
+        return jnp.stack([jnp.asarray(output(forcing_t, k)) for k in self.forcing_names], -1)
+
+    def state_to_vector(self, state):
+        return jnp.concatenate([jnp.reshape(x, (-1,)) for x in jax.tree_util.tree_leaves(state)])
+
+    def state_from_vector(self, v):
+        """Inverse of :meth:`state_to_vector` (keeps the vector's dtype)."""
+        leaves, treedef = jax.tree_util.tree_flatten(self.state_template)
+        shapes = [np.shape(x) for x in leaves]
+        offsets = np.concatenate([[0], np.cumsum([int(np.prod(s)) for s in shapes])]).astype(int)
+        parts = [jnp.reshape(v[offsets[i]:offsets[i + 1]], s) for i, s in enumerate(shapes)]
+        return jax.tree_util.tree_unflatten(treedef, parts)
+
+    def outputs_to_vector(self, outputs_t):
+        return jnp.stack([output(outputs_t, k) for k in self.flux_names], -1)
+
+    def outputs_from_fluxes(self, fluxes: dict, next_state=None):
+        """The model's outputs pytree (same type and fields) from emulated ``fluxes``: a
+        field of the outputs is the flux of that name, else the field of that name of
+        ``next_state`` (e.g. soil water at the end of the step), else NaN."""
+        shapes = self._output_shapes
+        g = fluxes[self.flux_names[0]]
+
+        def value(k, like):
+            if like is None:
+                return None
+            if k in fluxes:
+                return fluxes[k]
+            if next_state is not None and hasattr(next_state, k):
+                return getattr(next_state, k)
+            return jnp.full(jnp.shape(g) + like.shape, jnp.nan, g.dtype)
+        if isinstance(shapes, Mapping):
+            return {k: value(k, v) for k, v in shapes.items()}
+        return type(shapes)(**{k: value(k, getattr(shapes, k)) for k in output_names(shapes)})
+
+    @functools.cached_property
+    def _output_shapes(self):
+        f = jax.ShapeDtypeStruct((len(self.forcing_names),), jnp.result_type(float))
+        return jax.eval_shape(lambda s, ft: self.model.step(s, self.forcing_from_matrix(ft), self.base_params)[1],
+                              self.state_template, f)
+
+
+def state_names(state) -> tuple:
+    """Flat names of a state pytree's leaves in tree order (``carbon_leaf``,
+    ``soil_water_content_3``, ...)."""
+    out = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
+        name = "_".join(str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k)))) for k in path)
+        n = int(np.prod(np.shape(leaf)))
+        out += [f"{name}_{i}" for i in range(n)] if np.ndim(leaf) else [name]
+    return tuple(out)
+
+
+def spec_from_model(model, space: ParameterSpace, *, forcing_names, forcing_from_matrix, flux_names,
+                    state_template=None, state_bounds: Optional[dict] = None, base_params=None,
+                    water_balance=None, name: str = "", metadata: Optional[dict] = None) -> StatefulSpec:
+    """A :class:`StatefulSpec` of any stateful ``model`` of the model interface.
+
+    ``state_template`` defaults to ``model.initial_state`` on a day of zero forcing;
+    ``state_bounds`` maps a state field name to ``(lower, upper)`` of every component of
+    that field (a step emulator keeps bounded components inside); ``base_params``
+    defaults to ``model.default_params()``."""
+    base = model.default_params() if base_params is None else base_params
+    if state_template is None:
+        state_template = model.initial_state(base, forcing_from_matrix(jnp.zeros((1, len(forcing_names)))))
+    names = state_names(state_template)
+    bounds = state_bounds or {}
+    lower, upper = [], []
+    for n in names:
+        b = next((v for k, v in bounds.items() if n == k or n.startswith(k + "_")), (None, None))
+        lower.append(b[0])
+        upper.append(b[1])
+    return StatefulSpec(model=model, base_params=base, param_space=space, forcing_names=tuple(forcing_names),
+                        forcing_from_matrix=forcing_from_matrix, flux_names=tuple(flux_names),
+                        state_template=state_template, state_lower=tuple(lower), state_upper=tuple(upper),
+                        water_balance=water_balance, name=name or type(model).__name__,
+                        metadata=dict(metadata or {}))
 
 
 def simulate_vectors(spec: StatefulSpec, params, forcing):
-    """Run the process model from flat arrays: ``params`` (N, P), ``forcing``
-    (N, T, F) -> states (N, T + 1, S), fluxes (N, T, K); vmapped over N, ``lax.scan``
-    over T."""
+    """Run the model of ``spec`` (its ``initial_state`` and ``step``) from flat arrays:
+    ``params`` (N, P), ``forcing`` (N, T, F) -> states (N, T + 1, S), fluxes (N, T, K);
+    vmapped over N, ``lax.scan`` over T."""
 
     def one(p, f):
         pt = spec.params_from_vector(p)

@@ -51,6 +51,7 @@ runs every step; see the study for measured numbers.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -63,6 +64,7 @@ from flax import nnx
 
 from .networks import MLP
 from .normalise import Normaliser
+from .surrogate import EmulatedModel, module_as
 
 CANOPY_OUTPUTS = ("gpp", "leaf_respiration", "transpiration_demand", "soil_available_energy",
                   "canopy_available_energy", "sif")
@@ -111,7 +113,6 @@ def canopy_fluxes_from(emulated: dict, canopy_params, forcing: dict):
     """A :class:`process_models.coupled.CanopyFluxes` from the emulated outputs; the
     aerodynamic conductance is exact (FAO-56 eq. 4), derived sums exact, and fields the
     coupled step does not use are NaN (so a future use of them is loud, not silent)."""
-    import dataclasses
     from process_models.coupled import CanopyFluxes
     from process_models.coupled.evapotranspiration import aerodynamic_conductance, latent_heat_vaporization
     g = emulated["gpp"]
@@ -131,12 +132,14 @@ def exact_canopy(leaf, canopy, **inputs):
     return canopy_fluxes(leaf, canopy, **inputs)
 
 
-def hybrid_step(canopy: Callable, state, forcing_t, params):
-    """:func:`process_models.coupled.step` with ``canopy(leaf, canopy_params, **inputs) ->
-    CanopyFluxes`` passed as its canopy argument (everything else is the process model's
-    own code)."""
-    from process_models.coupled.model import step
-    return step(state, forcing_t, params, canopy=canopy)
+def hybrid_step(canopy: Callable, state, forcing_t, params, model=None):
+    """The step of the coupled model (``model``, a
+    :class:`process_models.coupled.CoupledModel`, default ENF/loam: the step depends on
+    the parameters only) with ``canopy(leaf, canopy_params, **inputs) -> CanopyFluxes``
+    as its ``canopy`` argument; everything else is the process model's own code."""
+    from process_models.coupled import CoupledModel
+    model = CoupledModel() if model is None else model
+    return dataclasses.replace(model, canopy=canopy).step(state, forcing_t, params)
 
 
 def recording_canopy(record: list):
@@ -235,11 +238,14 @@ def train_coupled_hybrid(dataset_dir, spec, *, hidden=(128, 128, 128), rows: int
 
 
 # ------------------------------------------------------------------------ drop-in
-class HybridCoupledSurrogate:
-    """The hybrid emulator behind the coupled model's call: ``initial_state``,
-    ``step(state, forcing_t, params) -> (state, CoupledOutputs)``, ``simulate(params,
-    forcing, initial_state=None) -> CoupledOutputs`` on the model's own pytrees, and
-    ``simulate_vectors`` / ``step_vectors`` on flat vectors like
+class HybridCoupledSurrogate(EmulatedModel):
+    """The hybrid emulator behind the coupled model's interface
+    (:class:`~emulator.surrogate.EmulatedModel`): parameter table rows of the emulated
+    parameters (training box), the model's parameter, forcing and ``CoupledState``
+    pytrees, ``step(state, forcing_t, params) -> (state, CoupledOutputs)`` (the
+    :class:`process_models.coupled.CoupledModel` step with the emulated canopy as its
+    ``canopy`` argument) and ``simulate(params, forcing, initial_state=None) ->
+    CoupledOutputs``; ``simulate_vectors`` / ``step_vectors`` on flat vectors like
     :class:`~emulator.surrogate.StepSurrogate`. The network runs in
     ``config["compute_dtype"]`` (default float32, as trained); the exact part runs in the
     precision of the state and parameters (float64 keeps the balances at round-off)."""
@@ -255,8 +261,8 @@ class HybridCoupledSurrogate:
     def canopy_fn(self, params_vec):
         """The emulated canopy with the signature of
         :func:`process_models.coupled.canopy_fluxes`, conditioned on ``params_vec``."""
-        model = self.model
         cdt = jnp.dtype(self.config.get("compute_dtype", "float32"))
+        model = module_as(self._graphdef, self._state, cdt)
 
         def fn(leaf, canopy, **kw):
             dt = jnp.result_type(kw["air_temperature"], float)
@@ -265,24 +271,22 @@ class HybridCoupledSurrogate:
             return canopy_fluxes_from(out, canopy, kw)
         return fn
 
-    def initial_state(self, params, forcing):
-        return self.spec.initial_state(params, forcing)
-
     def step(self, state, forcing_t, params):
         """``(state, forcing_t, params) -> (state, CoupledOutputs)`` like the process model."""
-        return hybrid_step(self.canopy_fn(self.spec.params_to_vector(params)), state, forcing_t, params)
+        return hybrid_step(self.canopy_fn(self.spec.params_to_vector(params)), state, forcing_t, params,
+                           self.spec.model)
 
     def simulate(self, params, forcing, initial_state=None):
         """Free run over the leading time axis of ``forcing`` (``lax.scan``): CoupledOutputs."""
         s0 = self.spec.initial_state(params, forcing) if initial_state is None else initial_state
         canopy = self.canopy_fn(self.spec.params_to_vector(params))
-        _, out = jax.lax.scan(lambda s, f: hybrid_step(canopy, s, f, params), s0, forcing)
+        _, out = jax.lax.scan(lambda s, f: hybrid_step(canopy, s, f, params, self.spec.model), s0, forcing)
         return out
 
     def step_vectors(self, state_vec, forcing_vec, params_vec):
         sp = self.spec
         s1, out = hybrid_step(self.canopy_fn(params_vec), sp.state_from_vector(state_vec),
-                              sp.forcing_from_matrix(forcing_vec), sp.params_from_vector(params_vec))
+                              sp.forcing_from_matrix(forcing_vec), sp.params_from_vector(params_vec), sp.model)
         return sp.state_to_vector(s1), {k: getattr(out, k) for k in sp.flux_names}
 
     def simulate_vectors(self, params_vec, forcing_matrix, state0_vec):
@@ -292,7 +296,7 @@ class HybridCoupledSurrogate:
         pt = sp.params_from_vector(params_vec)
 
         def body(s, f):
-            s1, out = hybrid_step(canopy, s, sp.forcing_from_matrix(f), pt)
+            s1, out = hybrid_step(canopy, s, sp.forcing_from_matrix(f), pt, sp.model)
             return s1, (sp.state_to_vector(s1), {k: getattr(out, k) for k in sp.flux_names})
 
         _, (states, fluxes) = jax.lax.scan(body, sp.state_from_vector(state0_vec), forcing_matrix)

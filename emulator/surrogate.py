@@ -11,9 +11,9 @@ vmap-able and differentiable with respect to the parameters, so calibration and
 assimilation code take it unchanged.
 
 :class:`StepSurrogate` wraps a trained :class:`~emulator.networks.StepEmulator` and a
-:class:`~emulator.generate.StatefulSpec` into ``initial_state`` / ``step`` /
-``simulate`` on the model's own pytrees (state and parameters); fluxes come back as a
-dict of arrays.
+:class:`~emulator.generate.StatefulSpec` into the model interface of the emulated model
+(:class:`EmulatedModel`: its parameter table rows, parameters, state and outputs pytrees);
+``step_vectors`` / ``simulate_vectors`` run on flat vectors.
 
 Files (no pickle): ``config.json`` (architecture, normalisation, training options,
 parameter ranges, metrics) and ``weights.npz`` (arrays keyed by their path in the NNX
@@ -142,11 +142,11 @@ class VPRMSurrogate:
         from process_models.vprm import VPRMOutputs
 
         self._check_options(options)
-        model = self.model
         f = jnp.asarray(forcing.class_fractions)
         shape = jnp.broadcast_shapes(*[jnp.shape(getattr(forcing, k)) for k in VPRM_FORCING_INPUTS],
                                      jnp.shape(f)[:-1])
         dtype = jnp.result_type(forcing.temperature, params.lam)
+        model = module_as(self._graphdef, self._state, dtype)
         cols = [jnp.broadcast_to(jnp.asarray(getattr(forcing, k), dtype), shape) for k in VPRM_FORCING_INPUTS]
         r = params.rules
         gpp = reco = jnp.zeros(shape, dtype)
@@ -157,7 +157,7 @@ class VPRMSurrogate:
             out = model(jnp.stack(cols + per_class, axis=-1))
             # classes without flux (absent parameters, e.g. lam = 0) contribute exactly 0
             on = jnp.broadcast_to(jnp.asarray(r.has_flux, dtype)[..., c] > 0.5, shape)
-            w = jnp.broadcast_to(f[..., c], shape)
+            w = jnp.broadcast_to(f[..., c], shape).astype(dtype)
             gpp = gpp + jnp.where(on, w * out["gpp"], 0.0)
             reco = reco + jnp.where(on, w * out["reco"], 0.0)
         return VPRMOutputs(gpp=gpp, reco=reco, nee=reco - gpp)
@@ -187,9 +187,71 @@ class VPRMSurrogate:
         return cls(load_weights(s.model, d / "weights.npz"), config)
 
 
-class StepSurrogate:
-    """A trained step emulator behind ``initial_state`` / ``step`` / ``simulate`` of the
-    stateful model described by ``spec`` (:class:`~emulator.generate.StatefulSpec`)."""
+def module_as(graphdef, state, dtype) -> nnx.Module:
+    """The network of ``(graphdef, state)`` with its floating-point weights cast to
+    ``dtype``: the emulator then computes in the precision of its inputs (float32 weights
+    upcast exactly to float64), with no implicit dtype promotion."""
+    cast = lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a  # noqa: E731
+    return nnx.merge(graphdef, jax.tree.map(cast, state))
+
+
+def emulated_parameter_table(spec):
+    """Rows of the emulated model's ``parameter_table()`` for the parameters a surrogate of
+    ``spec`` is conditioned on (``spec.param_space.names``), bounds narrowed to the
+    training box (the emulator is only valid inside it); unit, prior and citation are the
+    model's."""
+    from process_models.interface import check_parameter_table
+    space = spec.param_space
+    t = spec.model.parameter_table().set_index("name").loc[list(space.names)].reset_index()
+    t["lower"] = np.maximum(t["lower"].to_numpy(float), np.asarray(space.lower, float))
+    t["upper"] = np.minimum(t["upper"].to_numpy(float), np.asarray(space.upper, float))
+    return check_parameter_table(t, f"surrogate of {spec.name}")
+
+
+class EmulatedModel:
+    """The model-interface part every stateful surrogate of a
+    :class:`~emulator.generate.StatefulSpec` shares: parameters, state, outputs, names and
+    units are those of the emulated model ``spec.model`` (the subclass gives ``step``)."""
+
+    spec = None
+
+    @property
+    def output_units(self):
+        return self.spec.model.output_units
+
+    def parameter_table(self):
+        """:func:`emulated_parameter_table` (the emulated parameters, training box)."""
+        return emulated_parameter_table(self.spec)
+
+    def default_params(self, dtype=None):
+        p = self.spec.base_params
+        return p if dtype is None else jax.tree.map(lambda a: jnp.asarray(a, dtype), p)
+
+    def get_parameter(self, params, name: str):
+        return self.spec.model.get_parameter(params, name)
+
+    def set_parameters(self, params, values):
+        return self.spec.model.set_parameters(params, values)
+
+    def initial_state(self, params, forcing):
+        """The emulated model's initial state (the emulator starts where it starts)."""
+        return self.spec.initial_state(params, forcing)
+
+    def simulate(self, params, forcing, initial_state=None):
+        """Free run: ``lax.scan`` of :meth:`step` over the leading time axis of ``forcing``
+        -> outputs (time-major, the emulated model's type)."""
+        from process_models.interface import scan_steps
+        s0 = self.initial_state(params, forcing) if initial_state is None else initial_state
+        return scan_steps(self.step, s0, forcing, params)[1]
+
+
+class StepSurrogate(EmulatedModel):
+    """A trained :class:`~emulator.networks.StepEmulator` behind the model interface of
+    the stateful model ``spec.model`` (:class:`~emulator.generate.StatefulSpec`): the same
+    parameter, forcing, state and outputs pytrees (outputs the model's type: emulated
+    fluxes, fields of the next state, NaN for the rest), table rows of the emulated
+    parameters. ``step_vectors`` / ``simulate_vectors`` work on flat vectors. The network
+    computes in the precision of the state."""
 
     def __init__(self, model: StepEmulator, spec, config: dict | None = None):
         self.spec, self.config = spec, dict(config or {})
@@ -199,18 +261,14 @@ class StepSurrogate:
     def model(self) -> StepEmulator:
         return nnx.merge(self._graphdef, self._state)
 
-    def initial_state(self, params, forcing):
-        """The process model's initial state (the emulator starts where it starts)."""
-        return self.spec.initial_state(params, forcing)
-
     def step_vectors(self, state_vec, forcing_vec, params_vec):
         """One emulated step on flat vectors: (next state (S,), fluxes dict)."""
-        return self.model(state_vec, forcing_vec, params_vec)
+        return module_as(self._graphdef, self._state, state_vec.dtype)(state_vec, forcing_vec, params_vec)
 
     def simulate_vectors(self, params_vec, forcing_matrix, state0_vec):
         """``lax.scan`` of the emulator over forcing (T, F) from state (S,):
         states (T, S) after each step and fluxes dict of (T,) arrays."""
-        model = self.model
+        model = module_as(self._graphdef, self._state, state0_vec.dtype)
 
         def body(s, f):
             s1, fl = model(s, f, params_vec)
@@ -219,28 +277,14 @@ class StepSurrogate:
         _, (states, fluxes) = jax.lax.scan(body, state0_vec, forcing_matrix)
         return states, fluxes
 
-    def _vec(self, x, fn):
-        return jnp.asarray(x) if fn is None or isinstance(x, (jax.Array, np.ndarray)) else fn(x)
-
     def step(self, state, forcing_t, params):
-        """``step(state, forcing_t, params) -> (state, fluxes)`` on the model's pytrees
-        (state via the spec's converters; forcing and parameters as pytrees when the spec
-        has ``forcing_to_vector`` / ``params_to_vector``, else as flat vectors)."""
-        s1, fluxes = self.model(self.spec.state_to_vector(state),
-                                self._vec(forcing_t, self.spec.forcing_to_vector),
-                                self._vec(params, self.spec.params_to_vector))
-        return self.spec.state_from_vector(s1), fluxes
-
-    def simulate(self, params, forcing, initial_state=None):
-        """Free rollout: ``lax.scan`` of :meth:`step` over the leading time axis of
-        ``forcing`` (pytree with ``forcing_to_vector`` in the spec, or a (T, F) matrix)."""
-        fm = forcing if isinstance(forcing, (jax.Array, np.ndarray)) else jax.vmap(self.spec.forcing_to_vector)(forcing)
-        p = self._vec(params, self.spec.params_to_vector)
-        if initial_state is None:
-            pt = self.spec.params_from_vector(p)
-            initial_state = self.spec.initial_state(pt, self.spec.forcing_from_matrix(jnp.asarray(fm)))
-        states, fluxes = self.simulate_vectors(p, jnp.asarray(fm), self.spec.state_to_vector(initial_state))
-        return states, fluxes
+        """``(state, forcing_t, params) -> (state, outputs_t)`` on the model's pytrees."""
+        sp = self.spec
+        sv = sp.state_to_vector(state)
+        s1, fluxes = self.step_vectors(sv, sp.forcing_to_vector(forcing_t).astype(sv.dtype),
+                                       sp.params_to_vector(params).astype(sv.dtype))
+        next_state = sp.state_from_vector(s1)
+        return next_state, sp.outputs_from_fluxes(fluxes, next_state)
 
     def save(self, directory):
         d = Path(directory)

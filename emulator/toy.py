@@ -1,6 +1,6 @@
 """A small stateful test model: one soil-water bucket + light-use-efficiency carbon
-fluxes (daily step). It exercises the step emulator (tests, study) while the coupled
-model is not available; it is not meant for science.
+fluxes (daily step). It exercises the step emulator (tests, study); it is not meant for
+science.
 
 State: root-zone soil water theta (m3 m-3), kept in [theta_r, theta_s] by smooth
 limits. Forcing per day: air temperature T (degC), shortwave SW (W m-2, daily mean),
@@ -20,24 +20,35 @@ water content without stress).
 
 Water balance per step (mm): Z (theta1 - theta) = P - ET - D - R (exact up to the
 theta_r floor, which the forcing never reaches in practice).
+
+:class:`ToyModel` puts the model behind the model interface
+(:class:`process_models.interface.Model`: ``ToyParams`` / ``ToyForcing`` / ``ToyState``
+pytrees, outputs a dict of the :data:`TOY_FLUXES`); :func:`toy_step` is the same step on
+flat vectors.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
+from flax import struct
 
 from .design import ParameterSpace
-from .generate import StatefulSpec
+from .generate import StatefulSpec, spec_from_model
 
 DEPTH_MM = 500.0          # Z, root-zone depth (mm)
 THETA_R, THETA_S, THETA_W, THETA_FC = 0.05, 0.45, 0.10, 0.30
 TOY_PARAMETERS = ("lue", "kc", "r0", "q10", "kd", "theta_c")
 TOY_FORCING = ("air_temperature", "shortwave_in", "vpd", "precipitation")
 TOY_FLUXES = ("gpp", "reco", "nee", "et", "drainage", "runoff")
+TOY_UNITS = ("umol umol-1", "1", "umol m-2 s-1", "1", "d-1", "m3 m-3")
 TOY_SPACE = ParameterSpace(TOY_PARAMETERS, (0.01, 0.5, 0.5, 1.5, 0.05, 0.18),
-                           (0.04, 1.2, 3.0, 3.0, 0.5, 0.32), (False,) * 6,
-                           ("umol umol-1", "1", "umol m-2 s-1", "1", "d-1", "m3 m-3"))
+                           (0.04, 1.2, 3.0, 3.0, 0.5, 0.32), (False,) * 6, TOY_UNITS)
+TOY_DEFAULTS = (0.02, 0.8, 1.5, 2.0, 0.2, 0.25)
+"""Default parameters (centre of the box, rounded)."""
 
 
 def _sp(x, w):
@@ -75,16 +86,91 @@ def toy_water_balance(state, next_state, forcing, fluxes):
             - (forcing[..., 3] - fluxes["et"] - fluxes["drainage"] - fluxes["runoff"]))
 
 
+@struct.dataclass
+class ToyParams:
+    """Toy-model parameters (units in :data:`TOY_UNITS`)."""
+    lue: jax.Array
+    kc: jax.Array
+    r0: jax.Array
+    q10: jax.Array
+    kd: jax.Array
+    theta_c: jax.Array
+
+
+@struct.dataclass
+class ToyForcing:
+    """Daily forcing: air temperature degC, shortwave W m-2, VPD hPa, precipitation mm d-1."""
+    air_temperature: jax.Array
+    shortwave_in: jax.Array
+    vpd: jax.Array
+    precipitation: jax.Array
+
+    @classmethod
+    def from_matrix(cls, m) -> "ToyForcing":
+        """From columns (..., 4) in :data:`TOY_FORCING` order."""
+        return cls(*(m[..., i] for i in range(len(TOY_FORCING))))
+
+
+@struct.dataclass
+class ToyState:
+    soil_water_content: jax.Array
+    """Root-zone soil water. Units: m3 m-3."""
+
+
+def _vector(tree, names, dtype=None):
+    return jnp.stack([jnp.asarray(getattr(tree, n), dtype) for n in names], -1)
+
+
+@dataclass(frozen=True)
+class ToyModel:
+    """The toy bucket + light-use model behind the model interface (hashable)."""
+
+    output_units = {"gpp": "umol m-2 s-1", "reco": "umol m-2 s-1", "nee": "umol m-2 s-1",
+                    "et": "mm d-1", "drainage": "mm d-1", "runoff": "mm d-1"}
+
+    def parameter_table(self) -> pd.DataFrame:
+        from process_models.interface import check_parameter_table
+        rows = [{"name": n, "unit": u, "default": d, "lower": lo, "upper": hi,
+                 "prior": f"Normal({d}, {(hi - lo) / 4:.4g})",
+                 "citation": "emulator.toy test model (box of the step-emulator study)"}
+                for n, u, d, lo, hi in zip(TOY_PARAMETERS, TOY_UNITS, TOY_DEFAULTS, TOY_SPACE.lower,
+                                           TOY_SPACE.upper)]
+        return check_parameter_table(pd.DataFrame(rows), "ToyModel")
+
+    def default_params(self, dtype=None) -> ToyParams:
+        return ToyParams(*(jnp.asarray(v, dtype) for v in TOY_DEFAULTS))
+
+    def get_parameter(self, params, name: str):
+        from process_models.interface import get_path
+        return get_path(params, name)
+
+    def set_parameters(self, params, values):
+        from process_models.interface import set_paths
+        return set_paths(params, values)
+
+    def initial_state(self, params, forcing) -> ToyState:
+        """Soil water at field capacity (m3 m-3)."""
+        return ToyState(jnp.asarray(THETA_FC, jnp.asarray(forcing.air_temperature).dtype))
+
+    def step(self, state: ToyState, forcing_t: ToyForcing, params: ToyParams):
+        """One day (:func:`toy_step`): ``-> (ToyState, {flux: value})``."""
+        s1, fl = toy_step(jnp.reshape(state.soil_water_content, (1,)), _vector(forcing_t, TOY_FORCING),
+                          _vector(params, TOY_PARAMETERS))
+        return ToyState(s1[0]), {k: fl[i] for i, k in enumerate(TOY_FLUXES)}
+
+    def simulate(self, params, forcing, initial_state=None):
+        from process_models.interface import scan_steps
+        s0 = self.initial_state(params, forcing) if initial_state is None else initial_state
+        return scan_steps(self.step, s0, forcing, params)[1]
+
+
 def toy_spec() -> StatefulSpec:
     """The toy model as a :class:`~emulator.generate.StatefulSpec` (flat vectors)."""
-    ident = lambda v: v
-    return StatefulSpec(
-        name="emulator.toy bucket-LUE", initial_state=toy_initial_state, step=toy_step,
-        params_from_vector=ident, forcing_from_matrix=ident, state_to_vector=ident,
-        state_from_vector=ident, outputs_to_vector=ident, state_names=("soil_water_content",),
-        forcing_names=TOY_FORCING, flux_names=TOY_FLUXES, param_space=TOY_SPACE,
-        state_lower=(THETA_R,), state_upper=(THETA_S,), water_balance=toy_water_balance,
-        params_to_vector=ident, forcing_to_vector=ident)
+    model = ToyModel()
+    return spec_from_model(model, TOY_SPACE, forcing_names=TOY_FORCING,
+                           forcing_from_matrix=ToyForcing.from_matrix, flux_names=TOY_FLUXES,
+                           state_bounds={"soil_water_content": (THETA_R, THETA_S)},
+                           water_balance=toy_water_balance, name="emulator.toy bucket-LUE")
 
 
 def daily_forcing(ds) -> tuple[np.ndarray, np.ndarray]:

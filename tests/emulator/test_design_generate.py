@@ -57,7 +57,7 @@ def test_generated_targets_are_the_process_model_and_generation_resumes(tmp_path
     d = generate_vprm(tmp_path / "d", _pool(), space, n_param_sets=24, points_per_set=8,
                       sets_per_chunk=8, seed=5, progress=False)
     ds = ChunkedDataset(d)
-    assert ds.n_chunks == 3 and ds.attrs["model"] == "process_models.vprm.simulate"
+    assert ds.n_chunks == 3 and ds.attrs["model"] == "process_models.vprm.interface.VPRMModel"
     assert ParameterSpace.from_json(ds.attrs["parameter_space"]) == space and ds.attrs["seed"] == 5
     x, y = ds.concat()
     assert x.shape == (192, len(VPRM_INPUTS)) and y.shape == (192, 3)

@@ -136,7 +136,7 @@ def test_calibration_builder_takes_the_surrogate_unchanged():
     sur = _surrogate(seed=5)
     params = load_parameters("pyvprm_modis", classes=[3])
     f = _forcing(shape=(12,), n_classes=1)
-    fn = calib.interface_model_fn(sur.simulate, params, f, VPRMOptions(mode="smooth"))
+    fn = calib.model_fn_from(sur, {"lam": "lam[3]", "alpha": "alpha[3]"}, f, base_params=params)
     out = fn({"lam": 0.2, "alpha": 0.1})
     np.testing.assert_allclose(calib.output(out, "nee"), calib.output(out, "reco") - calib.output(out, "gpp"))
     g = jax.grad(lambda th: jnp.sum(fn(th).nee))({"lam": jnp.asarray(0.2), "alpha": jnp.asarray(0.1)})

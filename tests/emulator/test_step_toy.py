@@ -58,12 +58,18 @@ def test_step_emulator_trains_and_rolls_out_within_bounds(toy_data, tmp_path):
     # free 1-year rollout (lax.scan) with extreme rain: soil water stays in its bounds
     f_year = _forcing(1, 365, seed=5)[0]
     f_year[100:110, 3] = 200.0
-    states, fluxes = jax.jit(sur.simulate)(jnp.asarray(p[0], jnp.float32), jnp.asarray(f_year, jnp.float32))
+    p32, f32 = jnp.asarray(p[0], jnp.float32), jnp.asarray(f_year, jnp.float32)
+    states, fluxes = jax.jit(sur.simulate_vectors)(p32, f32, jnp.full((1,), 0.3, jnp.float32))
     s = np.asarray(states)
     assert s.shape == (365, 1) and np.all((s >= THETA_R) & (s <= THETA_S))
     assert np.all(np.asarray(fluxes["et"]) >= 0) and np.all(np.asarray(fluxes["gpp"]) >= 0)
-    # the pytree step interface gives the same trajectory as the scanned one
-    st = sur.initial_state(jnp.asarray(p[0]), jnp.asarray(f_year))
+    # the model interface (the toy model's pytrees and outputs) gives the same trajectory
+    params = spec.params_from_vector(jnp.asarray(p[0]))          # float64: the network computes in it
+    forcing = spec.forcing_from_matrix(jnp.asarray(f_year))
+    out = jax.jit(sur.simulate)(params, forcing)
+    assert set(out) == set(spec.model.simulate(params, forcing))           # the model's outputs
+    np.testing.assert_allclose(np.asarray(out["gpp"]), np.asarray(fluxes["gpp"]), rtol=1e-4)
+    st = sur.initial_state(params, forcing)
     for t in range(3):
-        st, _ = sur.step(st, jnp.asarray(f_year[t], jnp.float32), jnp.asarray(p[0], jnp.float32))
-    np.testing.assert_allclose(np.asarray(st), s[2], rtol=1e-5)
+        st, _ = sur.step(st, jax.tree.map(lambda a: a[t], forcing), params)
+    np.testing.assert_allclose(np.asarray(st.soil_water_content), s[2, 0], rtol=1e-5)
