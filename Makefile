@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # drive with our inputs (tests/vprm/test_pyvprm_parity.py). loguru is its only needed import.
 PARITY := pyVPRM==6.0.1 loguru python-dateutil
 
-.PHONY: demo test test-all bench venv clean
+.PHONY: demo test notebooks test-all bench venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile
+
+# Execute every study notebook (experiments/notebooks, jupytext pairs) in quick mode.
+notebooks: $(STAMP)
+	$(PY) -m pytest -q -n 2 --dist load -m notebook tests/test_notebooks.py
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile -m ""
