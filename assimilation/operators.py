@@ -197,6 +197,12 @@ class CycleMeans:
     def index(self, label: str) -> int:
         return self.labels.index(label)
 
+    def operator(self, *labels: str):
+        """Observation operator ``h(member) -> (len(labels),)``: the columns ``labels`` of
+        ``member.record`` (an :class:`~assimilation.ensemble.Augmented` member)."""
+        idx = np.array([self.index(lab) for lab in labels])
+        return lambda member: member.record[idx]
+
     def __call__(self, outputs, weights=None):
         vals = []
         for _, name, col in self.columns:

@@ -13,9 +13,10 @@ from .analysis import (AnalysisResult, DEnKF, EnKF, EnSRF, EnsembleTransform, ET
                        replace_failed_members, unflatten_ensemble)
 from .cycling import (Augmented, FilterResult, augmented_inflation, augmented_model,
                       ensemble_filter, member_vector, split_step_result)
-from .interface import (CycleInputs, LogMultipliers, cycle_windows, interface_forecast,
-                        log_factor_bounds)
+from .interface import (CycleInputs, LogMultipliers, augmented_ensemble, clip_augmented,
+                        cycle_windows, interface_forecast, log_factor_bounds)
 from .inflation import AdaptiveInflation, adaptive_update, multiplicative, rtpp, rtps
+from .tower import COUPLED_DRIVERS, TowerCycles, coupled_tower_cycles
 from .letkf import LETKF, build_letkf, gaspari_cohn, half_width_from_loc_rad
 from .likelihood import ensemble_log_likelihood, filter_log_likelihood, numpyro_factor
 from .smoothers import (ESMDAResult, IESResult, enks, esmda, iterative_ensemble_smoother,
@@ -29,8 +30,10 @@ __all__ = [
     "replace_failed_members", "unflatten_ensemble",
     "Augmented", "FilterResult", "augmented_inflation", "augmented_model", "ensemble_filter",
     "member_vector", "split_step_result",
-    "CycleInputs", "LogMultipliers", "cycle_windows", "interface_forecast", "log_factor_bounds",
+    "CycleInputs", "LogMultipliers", "augmented_ensemble", "clip_augmented", "cycle_windows",
+    "interface_forecast", "log_factor_bounds",
     "AdaptiveInflation", "adaptive_update", "multiplicative", "rtpp", "rtps",
+    "COUPLED_DRIVERS", "TowerCycles", "coupled_tower_cycles",
     "LETKF", "build_letkf", "gaspari_cohn", "half_width_from_loc_rad",
     "ensemble_log_likelihood", "filter_log_likelihood", "numpyro_factor",
     "ESMDAResult", "IESResult", "enks", "esmda", "iterative_ensemble_smoother",

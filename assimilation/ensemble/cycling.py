@@ -199,7 +199,7 @@ def ensemble_filter(key, model: Callable, ensemble, observations, obs_var=None,
                             "from observations.variance; do not pass obs_var.")
         mask = observations.mask
         if obs_mask is not None:
-            mask = mask & (jnp.asarray(obs_mask) > 0)
+            mask = mask & jnp.asarray(obs_mask).astype(bool)
         observations, obs_var, obs_mask = (observations.values, observations.variance,
                                            mask)
     if obs_operator is None or obs_var is None:

@@ -30,8 +30,8 @@ import numpy as np
 
 from .cycling import Augmented, split_step_result
 
-__all__ = ["CycleInputs", "LogMultipliers", "cycle_windows", "interface_forecast",
-           "log_factor_bounds"]
+__all__ = ["CycleInputs", "LogMultipliers", "augmented_ensemble", "clip_augmented",
+           "cycle_windows", "interface_forecast", "log_factor_bounds"]
 
 
 class CycleInputs(NamedTuple):
@@ -185,3 +185,52 @@ def interface_forecast(model, *, params=None, subset=None, space: str = "log_fac
         return Augmented(state, member.params, rec)
 
     return forecast
+
+
+def _replace(obj, **kw):
+    return obj.replace(**kw) if hasattr(obj, "replace") else obj._replace(**kw)
+
+
+def augmented_ensemble(key, state0, n: int, params_sd, record_size: int = 0, *,
+                       lognormal_fields: Optional[Mapping[str, float]] = None,
+                       clip_fields: Optional[Mapping[str, tuple]] = None) -> Augmented:
+    """An initial ensemble of ``n`` :class:`Augmented` members around ``state0``.
+
+    Parameters ``m ~ N(0, diag(params_sd^2))`` (log-multipliers, shape (n, P)); each state
+    field of ``lognormal_fields = {field: s}`` is multiplied by one factor ``exp(N(0, s^2))``
+    per member (e.g. initial soil water of all layers) and clipped to ``clip_fields[field]
+    = (lower, upper)``; the record starts at zeros (n, record_size). Zero sds give ``n``
+    equal members (a deterministic reference run through the same filter)."""
+    sd = jnp.asarray(params_sd)
+    k_par, k_fields = jax.random.split(key)
+    states = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (n,) + jnp.shape(a)), state0)
+    fields = dict(lognormal_fields or {})
+    keys = [k_fields] if len(fields) <= 1 else list(jax.random.split(k_fields, len(fields)))
+    for k, (name, s) in zip(keys, fields.items()):
+        fac = jnp.exp(s * jax.random.normal(k, (n, 1)))
+        x = jnp.asarray(getattr(state0, name))[None, :] * fac
+        if clip_fields and name in clip_fields:
+            x = jnp.clip(x, *clip_fields[name])
+        states = _replace(states, **{name: x})
+    return Augmented(states, sd * jax.random.normal(k_par, (n,) + sd.shape),
+                     jnp.zeros((n, record_size)))
+
+
+def clip_augmented(params_bounds=None, fields: Optional[Mapping[str, tuple]] = None,
+                   nonnegative: tuple = ()) -> Callable:
+    """``postprocess`` for :func:`~assimilation.ensemble.ensemble_filter`: clips the
+    parameters to ``params_bounds`` (P, 2), each state field of ``fields = {field:
+    (lower, upper)}`` and every leaf of the state sub-trees ``nonnegative`` (e.g. carbon
+    pools) to >= 0 after each analysis."""
+    b = None if params_bounds is None else np.asarray(params_bounds, float)
+
+    def post(E: Augmented) -> Augmented:
+        st = E.state
+        for name, (lo, hi) in (fields or {}).items():
+            st = _replace(st, **{name: jnp.clip(getattr(st, name), lo, hi)})
+        for name in nonnegative:
+            st = _replace(st, **{name: jax.tree_util.tree_map(lambda a: jnp.maximum(a, 0.0),
+                                                              getattr(st, name))})
+        p = E.params if b is None else jnp.clip(E.params, b[:, 0], b[:, 1])
+        return Augmented(st, p, E.record)
+    return post
