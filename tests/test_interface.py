@@ -71,7 +71,64 @@ def _vprm_surrogate_case():
     return model, params, forcing
 
 
-CASES = {"vprm": _vprm_case, "coupled": _coupled_case, "vprm_surrogate": _vprm_surrogate_case}
+@lru_cache(maxsize=None)
+def _toy_case():
+    """The toy bucket model on daily CH-Dav weather of May-July (the coupled case's year)."""
+    from emulator.toy import TOY_FORCING, ToyForcing, ToyModel
+    from tests.coupled._shared import hourly_year
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hourly = hourly_year()
+    start, n = 24 * 120, 24 * N_STEPS
+    day = lambda v, how: getattr(np.asarray(getattr(hourly, v))[start:start + n].reshape(N_STEPS, 24), how)(1)
+    forcing = ToyForcing(*(jnp.asarray(day(v, "sum" if v == "precipitation" else "mean")) for v in TOY_FORCING))
+    model = ToyModel()
+    return model, model.default_params(), forcing
+
+
+@lru_cache(maxsize=None)
+def _step_surrogate_case():
+    """An untrained step emulator of the toy model (random weights, inputs normalised on a
+    run of the model): the contract holds for any weights."""
+    from flax import nnx
+    from emulator.networks import StepEmulator
+    from emulator.normalise import Normaliser
+    from emulator.surrogate import StepSurrogate
+    from emulator.toy import toy_spec
+    model, params, forcing = _toy_case()
+    spec = toy_spec()
+    _, states = jax.lax.scan(lambda s, f: (model.step(s, f, params)[0],) * 2,
+                             model.initial_state(params, forcing), forcing)
+    x = np.column_stack([np.asarray(jax.vmap(spec.state_to_vector)(states)),
+                         np.asarray(jax.vmap(spec.forcing_to_vector)(forcing)),
+                         np.broadcast_to(np.asarray(spec.params_to_vector(params)), (N_STEPS, 6))])
+    net = StepEmulator(1, 4, 6, (16, 16), Normaliser.fit(x), state_lower=spec.state_lower,
+                       state_upper=spec.state_upper, state_scale=(0.01,), flux_names=spec.flux_names,
+                       flux_scale=(5.0, 2.0, 5.0, 2.0, 1.0, 0.1), rngs=nnx.Rngs(0))
+    return StepSurrogate(net, spec), params, forcing
+
+
+@lru_cache(maxsize=None)
+def _hybrid_case():
+    """The hybrid coupled surrogate with an untrained canopy network (random weights,
+    float64 network so that jit and eager agree to round-off)."""
+    from flax import nnx
+    from emulator.coupled import coupled_spec
+    from emulator.hybrid import N_CANOPY_INPUTS, CanopyEmulator, HybridCoupledSurrogate
+    from emulator.normalise import Normaliser
+    _, params, forcing = _coupled_case()
+    spec = coupled_spec(dt_seconds=float(forcing.dt_seconds))
+    n_in = N_CANOPY_INPUTS + len(spec.param_space.names)
+    x = np.random.default_rng(0).normal(size=(64, n_in))
+    x[:, :N_CANOPY_INPUTS - 5] = x[:, :N_CANOPY_INPUTS - 5] * 10 + [10, 300, 8, 90, 410, 2, 0.3]
+    scales = (10.0, 1.0, 1e-4, 100.0, 100.0, 1.0)
+    net = CanopyEmulator(n_in, (16, 16), Normaliser.fit(x), scales, rngs=nnx.Rngs(0))
+    model = HybridCoupledSurrogate(net, spec, {"compute_dtype": "float64"})
+    return model, model.default_params(), forcing
+
+
+CASES = {"vprm": _vprm_case, "coupled": _coupled_case, "vprm_surrogate": _vprm_surrogate_case,
+         "toy": _toy_case, "step_surrogate": _step_surrogate_case, "coupled_hybrid": _hybrid_case}
 
 
 @pytest.fixture(params=sorted(CASES), scope="module")
