@@ -253,7 +253,7 @@ def main(argv=None) -> dict:
     enable_float64()
     out = Path(s.out)
     (out / "parts").mkdir(parents=True, exist_ok=True)
-    key = jax.random.PRNGKey(s.seed)
+    key = jax.random.key(s.seed)
     stages = [x for x in s.stages.split(",") if x]
     if set(stages) - set(STAGES):
         raise SystemExit(f"unknown stages {sorted(set(stages) - set(STAGES))}; choose from {STAGES}")

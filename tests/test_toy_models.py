@@ -32,7 +32,7 @@ def test_lorenz63_divergence_is_constant():
 
 def test_lorenz96_energy_budget():
     """d/dt (1/2 |x|^2) = -|x|^2 + F sum(x): advection conserves energy."""
-    x = jax.random.normal(jax.random.PRNGKey(0), (40,)) * 3.0
+    x = jax.random.normal(jax.random.key(0), (40,)) * 3.0
     np.testing.assert_allclose(x @ lorenz96.tendency(x), -(x @ x) + 8.0 * x.sum(), rtol=1e-12)
 
 

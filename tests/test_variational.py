@@ -69,6 +69,6 @@ def test_4dvar_vs_ensemble_smoothers_on_the_same_problem():
     np.testing.assert_allclose(ies.mean, xa, atol=1e-8)
     np.testing.assert_allclose(np.cov(np.asarray(ies.ensemble).T), Pa, atol=1e-8)
     X = jnp.asarray(rng.multivariate_normal(XB, B, 4000))
-    es = np.asarray(esmda(jax.random.PRNGKey(0), f, X, Y.ravel(), np.full(2 * T, RV), alphas=4).ensemble)
+    es = np.asarray(esmda(jax.random.key(0), f, X, Y.ravel(), np.full(2 * T, RV), alphas=4).ensemble)
     np.testing.assert_allclose(es.mean(0), xa, atol=4 * np.sqrt(np.diag(Pa).max() / 4000) + 0.01)
     np.testing.assert_allclose(np.cov(es.T), Pa, atol=0.1 * np.abs(Pa).max())

@@ -13,7 +13,7 @@ import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -51,8 +51,28 @@ class NUTSResult:
     mcmc: Optional[MCMC] = field(default=None, repr=False)
 
 
+class _KeyData(NamedTuple):
+    """A typed PRNG key (``jax.random.key``) as its raw key data and implementation name,
+    so sampler states pickle."""
+    data: np.ndarray
+    impl: str
+
+
+def _is_key(x) -> bool:
+    return isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
 def _to_numpy(tree):
-    return jax.tree_util.tree_map(lambda x: np.asarray(x), tree)
+    return jax.tree_util.tree_map(
+        lambda x: _KeyData(np.asarray(jax.random.key_data(x)), str(jax.random.key_impl(x)))
+        if _is_key(x) else np.asarray(x), tree)
+
+
+def _from_numpy(tree):
+    return jax.tree_util.tree_map(
+        lambda x: jax.random.wrap_key_data(jnp.asarray(x.data), impl=x.impl)
+        if isinstance(x, _KeyData) else jnp.asarray(x), tree,
+        is_leaf=lambda x: isinstance(x, _KeyData))
 
 
 def _save_checkpoint(path: Path, state, samples, diverging, num_steps, blocks_done):
@@ -87,7 +107,7 @@ def run_nuts(model: Callable, key, *, num_warmup: int = 500, num_samples: int = 
     if ckpt is not None and ckpt.exists():
         with open(ckpt, "rb") as f:
             saved = pickle.load(f)
-        mcmc.post_warmup_state = jax.tree_util.tree_map(jnp.asarray, saved["state"])
+        mcmc.post_warmup_state = _from_numpy(saved["state"])
         samples, diverging, steps = saved["samples"], saved["diverging"], saved["num_steps"]
         done = saved["blocks_done"]
     t0, t_first = time.perf_counter(), float("nan")

@@ -81,7 +81,7 @@ def build_problem(kind: str, quick: bool):
     else:
         raise ValueError(f"unknown problem {kind!r}")
     model = build_model(fn, pri, obs, em)
-    key = jax.random.PRNGKey(0)
+    key = jax.random.key(0)
     mp = find_map(model, key)
     potential, x0, unravel, _ = unconstrained_potential(model, key)
     uc = unconstrain_fn(model, (), {}, {k: jnp.asarray(mp.values[k]) for k in unravel(x0)})
@@ -103,7 +103,7 @@ def run_nuts(potential, starts, n, *, dense=False, method="vectorized", seed=1):
     from numpyro.infer.hmc import hmc
     init_kernel, sample_kernel = hmc(potential_fn=potential, algo="NUTS")
     dt = jnp.result_type(float)
-    keys = jax.random.split(jax.random.PRNGKey(seed), len(starts))
+    keys = jax.random.split(jax.random.key(seed), len(starts))
     t0 = time.perf_counter()
     states = [init_kernel(jnp.asarray(x, dt), n, dense_mass=dense, rng_key=k) for x, k in zip(starts, keys)]
     jax.block_until_ready(states)

@@ -52,7 +52,7 @@ def test_vprm_coarse_forcing_surrogate(vprm_problem, vprm_model):
     obs = FluxObservations.from_arrays(y)
     em = ErrorModel(a=1.0, sigma_from="obs")
     proc, sur = build_model(fn, pri, obs, em), build_model(fn_c, pri, obs, em)
-    res, rw = calibrate_with_surrogate(sur, proc, jax.random.PRNGKey(0), num_warmup=250,
+    res, rw = calibrate_with_surrogate(sur, proc, jax.random.key(0), num_warmup=250,
                                        num_samples=500, num_chains=1, progress_bar=False)
     assert list(rw.table["parameter"]) == ["lam", "alpha", "beta"]
     assert not rw.reliable and rw.table["shift_in_sd"].abs().max() > 1.0

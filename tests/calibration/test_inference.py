@@ -31,17 +31,17 @@ def conjugate():
 
 def test_map_by_lbfgs_is_the_analytic_mode(conjugate):
     model, mean, _ = conjugate
-    m = find_map(model, jax.random.PRNGKey(0))
+    m = find_map(model, jax.random.key(0))
     np.testing.assert_allclose([m.values["b0"], m.values["b1"]], mean, atol=1e-5)
 
 
 def test_nuts_matches_analytic_posterior_and_resumes(conjugate, tmp_path):
     model, mean, cov = conjugate
-    res = run_nuts(model, jax.random.PRNGKey(1), num_warmup=300, num_samples=300, num_chains=2,
+    res = run_nuts(model, jax.random.key(1), num_warmup=300, num_samples=300, num_chains=2,
                    num_blocks=1, checkpoint_dir=tmp_path, progress_bar=False)
     assert (tmp_path / "nuts_state.pkl").exists()
     # resume: warm-up is skipped, a second block is appended
-    res2 = run_nuts(model, jax.random.PRNGKey(1), num_warmup=300, num_samples=300, num_chains=2,
+    res2 = run_nuts(model, jax.random.key(1), num_warmup=300, num_samples=300, num_chains=2,
                     num_blocks=2, checkpoint_dir=tmp_path, progress_bar=False)
     assert res2.samples["b0"].shape == (2, 600)
     np.testing.assert_array_equal(res2.samples["b0"][:, :300], res.samples["b0"])
@@ -58,7 +58,7 @@ def test_nuts_matches_analytic_posterior_and_resumes(conjugate, tmp_path):
 def test_svi_guides_recover_the_posterior_mean(conjugate, guide):
     import optax
     model, mean, cov = conjugate
-    fit = run_svi(model, jax.random.PRNGKey(2), guide=guide, num_steps=1500,
+    fit = run_svi(model, jax.random.key(2), guide=guide, num_steps=1500,
                   optimizer=optax.adam(2e-2), num_samples=2000, progress_bar=False)
     got = np.array([fit.samples["b0"].mean(), fit.samples["b1"].mean()])
     np.testing.assert_allclose(got, mean, atol=4 * np.sqrt(np.diag(cov)).max() / 5 + 0.02)
@@ -73,7 +73,7 @@ def test_vprm_twin_experiment_covers_truth(vprm_problem):
     f = np.asarray(fn(truth).nee)
     y = f + np.random.default_rng(4).normal(scale=1.0, size=f.size)
     model = build_model(fn, pri, FluxObservations.from_arrays(y), ErrorModel(a=1.0, sigma_from="obs"))
-    res = run_nuts(model, jax.random.PRNGKey(3), num_warmup=300, num_samples=300, num_chains=1,
+    res = run_nuts(model, jax.random.key(3), num_warmup=300, num_samples=300, num_chains=1,
                    progress_bar=False)
     for k, v in truth.items():
         lo, hi = np.quantile(res.samples[k], [0.05, 0.95])

@@ -74,7 +74,7 @@ def test_ar1_likelihood_equals_multivariate_normal_with_gaps():
 def test_ar1_sampler_has_the_stated_autocorrelation():
     d = FluxLikelihood(jnp.zeros(4000), jnp.ones(4000), jnp.ones(4000, bool),
                        jnp.arange(4000) - 1, jnp.ones(4000, int), rho=0.6, ar1=True)
-    x = np.asarray(d.sample(jax.random.PRNGKey(0)))
+    x = np.asarray(d.sample(jax.random.key(0)))
     r1 = np.corrcoef(x[:-1], x[1:])[0, 1]
     assert abs(r1 - 0.6) < 0.05 and abs(x.std() - 1.0) < 0.08   # 4000 draws: se ~0.015
 

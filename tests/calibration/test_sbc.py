@@ -32,10 +32,10 @@ def test_sbc_vprm_nuts(vprm_problem):
     fn, pri, _, forcing = vprm_problem
     obs = FluxObservations.from_arrays(np.zeros(forcing.par.shape[0]))
     em = ErrorModel(a=1.0, sigma_from="model")
-    ok = run_sbc(fn, pri, obs, em, jax.random.PRNGKey(0), n_replicates=60, L=59, thin=3,
+    ok = run_sbc(fn, pri, obs, em, jax.random.key(0), n_replicates=60, L=59, thin=3,
                  num_warmup=250, n_bins=6)
     assert ok.ranks.shape == (60, 3)
     assert ok.passed(ALPHA), ok.p_values
-    bad = run_sbc(fn, pri, obs, em, jax.random.PRNGKey(0), n_replicates=60, L=59, thin=3,
+    bad = run_sbc(fn, pri, obs, em, jax.random.key(0), n_replicates=60, L=59, thin=3,
                   num_warmup=250, n_bins=6, fit_error_model=ErrorModel(a=1 / 3, sigma_from="model"))
     assert np.all(bad.p_values < 1e-4), bad.p_values
