@@ -29,7 +29,7 @@ chains, the same estimator for both samplers. "time to ESS 400" = compile + warm
 sampling time x 400 / ESS (linear extrapolation of the measured run; RWM: burn-in +
 sampling x 400 / ESS), shown only where R-hat < 1.01.
 
-Target (issue 7): bulk ESS >= 400 for every parameter with R-hat < 1.01 in < 60 s on the
+Target: bulk ESS >= 400 for every parameter with R-hat < 1.01 in < 60 s on the
 2-core CPU, and >= 20x the ESS per second of the gradient-free sampler.
 
 Run: ``python -m experiments.benchmarks.calibration_nuts_vs_rwm [--quick]``.

@@ -1,4 +1,4 @@
-"""Coupled soil-moisture / photosynthesis model in JAX (STEMMUS-SCOPE-like), issue 3.
+"""Coupled soil-moisture / photosynthesis model in JAX (STEMMUS-SCOPE-like).
 
 A differentiable land-surface column: two-big-leaf canopy photosynthesis and
 transpiration on top of a multi-layer Richards-equation soil, with root water uptake,
