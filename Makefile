@@ -7,6 +7,10 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # cartopy, pygrib, rasterio) is not needed to run its model class, which the parity tests
 # drive with our inputs (tests/vprm/test_pyvprm_parity.py). loguru is its only needed import.
 PARITY := pyVPRM==6.0.1 loguru python-dateutil
+# satellitetools ships the SNAP/SL2P biophysical-processor networks and test cases, read by
+# process_models.satellite.sl2p from the installed package; installed without its dependencies
+# (Earth Engine, Google Cloud, rasterio), which reading those files does not need.
+DATA_PKGS := satellitetools==2.1.6
 
 .PHONY: demo test notebooks test-all bench venv clean
 
@@ -15,6 +19,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test]"
 	$(PY) -m pip install -q --no-deps $(PARITY)
+	$(PY) -m pip install -q --no-deps $(DATA_PKGS)
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 venv: $(STAMP)
