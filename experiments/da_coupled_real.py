@@ -198,9 +198,8 @@ def main(argv=None) -> dict:
     z = (y[ok, 0] - ens_nee.mean(1)[ok]) / tot[ok]
     metrics |= {"innovation_z_mean": float(z.mean()), "innovation_z_sd": float(z.std()),
                 "nee_coverage90": float(np.mean(np.abs(z) <= 1.645))}
-    par = pd.DataFrame({"parameter": list(GROUPS), "prior_90": [f"{np.exp(-1.645 * s):.2f}-{np.exp(1.645 * s):.2f}" for s in PRIOR_SD]}
-                       | {c: [metrics["parameters"][p][c] for p in GROUPS] for c in
-                          ("final_median", "final_5", "final_95", "final_log_sd", "median_etkf_nee_only", "median_etkf_swc_only")})
+    par = pd.DataFrame(metrics["parameters"]).T.rename_axis("parameter").reset_index()
+    par.insert(1, "prior_90", [f"{np.exp(-1.645 * s):.2f}-{np.exp(1.645 * s):.2f}" for s in PRIOR_SD])
     figs = _figures(st, tc, daily, held, fd, pa, labels)
     write_metrics(st.out, metrics)
     par.to_csv(f"{st.out}/parameters.csv", index=False)
