@@ -1,8 +1,35 @@
-"""Test-wide settings: float64 on (comparisons with NumPy/pyVPRM references), headless plots."""
+"""Test-wide settings: float64 on (comparisons with NumPy/pyVPRM references), headless plots.
+
+Tests opt out of strict dtype promotion only where a third-party library mixes dtypes
+internally, with ``@pytest.mark.standard_promotion("reason")``.
+"""
+import contextlib
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import jax  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "standard_promotion(reason): run the test under jax_numpy_dtype_promotion='standard' "
+        "because a third-party library (optax, numpyro, ...) mixes dtypes internally; the "
+        "reason names the library and the operation")
+
+
+@pytest.fixture(autouse=True)
+def _standard_promotion(request):
+    marker = request.node.get_closest_marker("standard_promotion")
+    if marker is None:
+        yield
+        return
+    if not (marker.args and isinstance(marker.args[0], str) and marker.args[0].strip()):
+        raise pytest.UsageError(
+            f"{request.node.nodeid}: standard_promotion needs the reason as its argument")
+    with jax.numpy_dtype_promotion("standard"):
+        yield

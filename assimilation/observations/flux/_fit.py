@@ -87,7 +87,7 @@ def levenberg_marquardt(model: Callable, p0, x, y, weight, mask, free, lower, up
         jac = jax.jacfwd(resid)(p) * fmask[None, :]
         jtj = jac.T @ jac + jnp.diag(1.0 - fmask)
         n = jnp.sum(m_)
-        dof = jnp.maximum(n - jnp.sum(fmask), 1.0)
+        dof = jnp.maximum(n.astype(c.dtype) - jnp.sum(fmask), 1.0)
         cov = jnp.linalg.pinv(jtj) * (c / dof)
         se = jnp.sqrt(jnp.clip(jnp.diag(cov), 0.0, None)) * fmask
         return p, se, c, n

@@ -82,7 +82,7 @@ def fit_lloyd_taylor(temperature, nee, mask, *, e0_start: float = 100.0, n_iter:
     t = jnp.asarray(temperature)
     y = jnp.asarray(nee)
     m = jnp.asarray(mask, bool) & jnp.isfinite(t) & jnp.isfinite(y)
-    cnt = jnp.maximum(m.sum(axis=1), 1)
+    cnt = jnp.maximum(m.sum(axis=1), 1).astype(y.dtype)
     ymean = jnp.where(m, y, 0.0).sum(axis=1) / cnt
     sc = jnp.asarray(_LT_SCALE, dtype=ymean.dtype)
     p0 = jnp.stack([jnp.clip(ymean, 0.1, None), jnp.full_like(ymean, e0_start)], axis=1) / sc

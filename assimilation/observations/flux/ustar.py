@@ -99,8 +99,8 @@ def _season_threshold(nee, ustar, tair, valid, plateau, min_class, min_season, m
     cnt_t = seg(valid.astype(dt), tclass, n_t + 1)[:n_t]
     start = jnp.concatenate([jnp.zeros(1, dt), jnp.cumsum(cnt_t)])[:n_t]
     tc = jnp.clip(tclass, 0, n_t - 1)
-    rank_u = pos - start[tc]
-    uclass = jnp.clip((rank_u * n_u) // jnp.maximum(cnt_t[tc], 1), 0, n_u - 1).astype(jnp.int32)
+    rank_u = pos.astype(dt) - start[tc]
+    uclass = jnp.clip((rank_u * n_u) // jnp.maximum(cnt_t[tc], 1), 0, n_u - 1).astype(tc.dtype)
     cell = jnp.where(valid, tc * n_u + uclass, n_t * n_u)
     w = valid.astype(dt)
     k = n_t * n_u + 1
@@ -113,7 +113,7 @@ def _season_threshold(nee, ustar, tair, valid, plateau, min_class, min_season, m
     i = jnp.arange(n_u)
     hi = jnp.minimum(i + 1 + fwd, n_u)
     nf = hi - (i + 1)
-    fmean = (cs[:, hi] - cs[:, i + 1]) / jnp.maximum(nf, 1)
+    fmean = (cs[:, hi] - cs[:, i + 1]) / jnp.maximum(nf, 1).astype(dt)
     ok = (mnee >= plateau * fmean) & (nf > 0)
     first = jnp.argmax(ok, axis=1)
     found = jnp.any(ok, axis=1)

@@ -99,6 +99,7 @@ def test_mpt_finds_planted_threshold():
     assert many.shape == (2,) and np.all(np.abs(many - th) < 1e-12)
 
 
+@pytest.mark.standard_promotion("optax.adam (inside fit_flux_magnitude_model) computes its bias correction as a Python float decay raised to its int32 step count")
 def test_flux_magnitude_model_recovers_a_and_b():
     rng = np.random.default_rng(4)
     f = rng.uniform(-20, 10, 40000)
@@ -111,6 +112,7 @@ def test_flux_magnitude_model_recovers_a_and_b():
     assert m.b_minus == pytest.approx(0.1, abs=0.015)
 
 
+@pytest.mark.standard_promotion("optax.adam (inside fit_flux_magnitude_model) computes its bias correction as a Python float decay raised to its int32 step count")
 def test_paired_differences_scaling_for_laplace_pairs():
     """delta/sqrt2 of Laplace pairs, fitted with paired=True, recovers sigma."""
     rng = np.random.default_rng(5)
