@@ -1,0 +1,289 @@
+"""Particle filters (sequential importance resampling) under ``lax.scan``.
+
+One cycle k (the DAPPER convention of :mod:`.cycling`: no observation at t = 0, every cycle
+starts with a forecast):
+
+1. **proposal**: each particle ``x_i`` moves to ``x'_i ~ q(x' | x_i, y_k)`` and its
+   log-weight gains ``log p(y_k | x'_i) + log p(x'_i | x_i) - log q(x'_i | x_i, y_k)``:
+
+   * :class:`Bootstrap` (Gordon, Salmond & Smith 1993, IEE Proc. F 140, 107): ``q`` is the
+     model transition, ``x' = f(x) + Q^(1/2) eta``; the increment is the likelihood
+     ``log N(y_k; h(x'), R)``.
+   * :class:`OptimalProposal` (Doucet, Godsill & Andrieu 2000, Stat. Comput. 10, 197;
+     Snyder et al. 2015, MWR 143, 4750) for a linear observation operator ``H`` and
+     additive Gaussian model noise ``Q``: ``q = p(x' | x, y_k) = N(f(x) + K (y - H f(x)),
+     (I - K H) Q)`` with ``K = Q H^T (H Q H^T + R)^-1``; the increment is
+     ``log N(y_k; H f(x), H Q H^T + R)``, independent of the sampled ``x'``.
+
+2. normalise; the per-cycle log-likelihood estimate is
+   ``log sum_i w_(k-1),i p(y_k | ...)_i`` (the marginal likelihood of the observations
+   given the past, unbiased in ``exp`` for the bootstrap filter; Del Moral 2004);
+3. **resample** when the effective sample size ``N_eff = 1 / sum_i w_i^2`` falls to or below
+   ``threshold x N`` (Liu & Chen 1998; DAPPER's ``NER``): systematic (Kitagawa 1996,
+   JCGS 5, 1; the default: least resampling noise) or multinomial; weights reset to 1/N;
+4. **regularise** (Musso, Oudjane & Le Gland 2001, in Doucet et al. eds., Sequential Monte
+   Carlo Methods in Practice, ch. 12): after a resampling the duplicated particles are
+   jittered with a Gaussian kernel of covariance ``(reg x h)^2 C``, ``C`` the weighted
+   covariance of the particles before resampling and ``h = N^(-1/(Nx + 4))`` (Scott's rule
+   of thumb, as in DAPPER's ``PartFilt(reg=...)``); ``reg = 0`` switches it off.
+
+Particles are a pytree with a leading particle axis N (flattened internally, as in
+:func:`~assimilation.ensemble.ensemble_filter`); ``model(particle, inputs_k) -> particle``
+propagates one particle over one cycle (e.g.
+:func:`~assimilation.ensemble.interface.interface_forecast` of a model's ``step``).
+Observations are an :class:`~assimilation.observations.Observations` or arrays
+``(observations, obs_var, obs_mask)`` with diagonal ``R``; masked entries do not enter the
+weights. Non-finite likelihoods give a particle zero weight.
+
+Stored per cycle (:class:`PFResult`): the weighted mean and sd of the particles after the
+reweighting (before resampling: DAPPER's ``.a`` statistics), the effective sample size, the
+resampling flag and the log-likelihood increment.
+"""
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Any, Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+from assimilation.observations.types import Observations
+
+from .analysis import flatten_ensemble, unflatten_ensemble
+
+__all__ = ["Bootstrap", "OptimalProposal", "PFResult", "effective_sample_size",
+           "multinomial_resample", "particle_filter", "regularisation_bandwidth",
+           "systematic_resample", "weighted_mean_and_cov"]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+class Bootstrap(NamedTuple):
+    """Bootstrap proposal: the model transition (plus ``model_noise`` of the filter)."""
+
+
+class OptimalProposal(NamedTuple):
+    """Optimal proposal for ``y = H x + v``, ``v ~ N(0, R)``, and additive model noise
+    ``x' = f(x) + w``, ``w ~ N(0, Q)``.
+
+    ``obs_matrix``: H, shape (Ny, Nx), in the flattened particle order (the observation
+    operator ``h`` must equal ``H @ x``); ``model_noise_cov``: Q, shape (Nx, Nx) or (Nx,)
+    (diagonal), in squared state units."""
+
+    obs_matrix: Any
+    model_noise_cov: Any
+
+
+class PFResult(NamedTuple):
+    mean: jax.Array             # (T, Nx) weighted mean after reweighting (flattened order)
+    sd: jax.Array               # (T, Nx) weighted sd after reweighting
+    ess: jax.Array              # (T,) effective sample size after reweighting (particles)
+    resampled: jax.Array        # (T,) True where the cycle resampled
+    log_likelihood: jax.Array   # (T,) log p(y_k | y_1:k-1) estimates
+    particles: Any              # final particles (pytree, leading axis N)
+    log_weights: jax.Array      # (N,) final normalised log-weights
+    stored_particles: Optional[jax.Array] = None   # (T, N, Nx) after each cycle, if stored
+    stored_log_weights: Optional[jax.Array] = None  # (T, N) after each cycle, if stored
+
+
+def effective_sample_size(log_w):
+    """``1 / sum_i w_i^2`` of normalised log-weights ``log_w`` (..., N)."""
+    return jnp.exp(-jax.nn.logsumexp(2.0 * log_w, axis=-1))
+
+
+def _normalise(log_w):
+    return log_w - jax.nn.logsumexp(log_w, axis=-1, keepdims=True)
+
+
+def systematic_resample(key, log_w, n: Optional[int] = None):
+    """Systematic resampling (Kitagawa 1996): ``n`` sorted indices, particle i drawn
+    ``floor(n w_i)`` or ``ceil(n w_i)`` times. ``log_w`` normalised, shape (N,)."""
+    n = log_w.shape[-1] if n is None else n
+    dtype = log_w.dtype
+    u = (jax.random.uniform(key, (), dtype) + jnp.arange(n, dtype=dtype)) / n
+    cdf = jnp.cumsum(jnp.exp(log_w))
+    cdf = cdf / cdf[-1]
+    return jnp.clip(jnp.searchsorted(cdf, u), 0, log_w.shape[-1] - 1)
+
+
+def multinomial_resample(key, log_w, n: Optional[int] = None):
+    """Multinomial resampling: ``n`` i.i.d. draws from the weights, returned sorted."""
+    n = log_w.shape[-1] if n is None else n
+    return jnp.sort(jax.random.categorical(key, log_w, shape=(n,)))
+
+
+RESAMPLERS = {"systematic": systematic_resample, "multinomial": multinomial_resample}
+
+
+def weighted_mean_and_cov(X, log_w):
+    """Weighted mean (Nx,) and unbiased weighted covariance (Nx, Nx) of particles X (N, Nx)
+    with normalised log-weights (the reliability-weights correction ``1 / (1 - sum w^2)``).
+    With all weight on one particle the unweighted covariance is returned (as DAPPER)."""
+    w = jnp.exp(log_w)
+    degenerate = (1.0 - jnp.max(w)) < 1e-10
+    w = jnp.where(degenerate, jnp.full_like(w, 1.0 / w.shape[0]), w)
+    mu = w @ X
+    A = X - mu
+    unbias = 1.0 / (1.0 - jnp.sum(w ** 2))
+    return mu, unbias * (A * w[:, None]).T @ A
+
+
+def regularisation_bandwidth(n: int, nx: int) -> float:
+    """Scott's rule-of-thumb kernel bandwidth ``N^(-1/(Nx + 4))`` (not squared)."""
+    return float(n) ** (-1.0 / (nx + 4))
+
+
+def _diag_gaussian_loglik(y, m, r, yhat):
+    """sum over used entries of log N(y; yhat, r) (diagonal)."""
+    z = (y - yhat) ** 2 / r + jnp.log(r) + _LOG_2PI
+    return -0.5 * jnp.sum(jnp.where(m, z, 0.0), axis=-1)
+
+
+def particle_filter(key, model: Callable, particles, observations, obs_var=None,
+                    obs_operator: Optional[Callable] = None, *, proposal=Bootstrap(),
+                    threshold: float = 1.0, resampling: str = "systematic",
+                    regularisation: float = 0.0, jitter_duplicates_only: bool = True,
+                    model_noise=None, obs_mask=None, inputs=None, log_weights=None,
+                    store: bool = False) -> PFResult:
+    """Cycle a particle filter over T observation times (module docstring).
+
+    Parameters
+    ----------
+    key : PRNG key (``jax.random.key``); a fixed key makes the run deterministic.
+    model : ``model(particle, inputs_k) -> particle`` for one cycle (deterministic part).
+    particles : initial particles, pytree with leading axis N (equal weights unless
+        ``log_weights`` is given).
+    observations : :class:`~assimilation.observations.Observations` (T, Ny), or a (T, Ny)
+        array (NaN = missing) with ``obs_var``.
+    obs_var : (Ny,) or (T, Ny) observation-error variances (array form only).
+    obs_operator : ``h(particle) -> (Ny,)``.
+    proposal : :class:`Bootstrap` or :class:`OptimalProposal`.
+    threshold : resample when ``N_eff <= threshold * N`` (1.0: every cycle; 0: never).
+    resampling : "systematic" or "multinomial".
+    regularisation : kernel width factor ``reg`` (0: no jitter).
+    jitter_duplicates_only : jitter only particles that were duplicated by the resampling
+        (DAPPER's ``nuj``).
+    model_noise : additive Gaussian model-noise sd of the bootstrap proposal, scalar or
+        (Nx,) (flattened order), or None (deterministic model). The optimal proposal takes
+        its noise from ``proposal.model_noise_cov``.
+    obs_mask : optional (T, Ny) 0/1 mask (combined with an Observations' mask).
+    inputs : optional pytree with leading axis T passed to ``model``.
+    log_weights : optional (N,) initial log-weights.
+    store : keep the particles and log-weights of every cycle.
+    """
+    if isinstance(observations, Observations):
+        if callable(obs_var) and obs_operator is None:
+            obs_var, obs_operator = None, obs_var
+        if obs_var is not None:
+            raise TypeError("particle_filter: with Observations the error variances come from "
+                            "observations.variance; do not pass obs_var.")
+        mask = observations.mask
+        if obs_mask is not None:
+            mask = mask & jnp.asarray(obs_mask).astype(bool)
+        observations, obs_var, obs_mask = observations.values, observations.variance, mask
+    if obs_operator is None or obs_var is None:
+        raise TypeError("particle_filter needs obs_var and obs_operator (or Observations and "
+                        "obs_operator).")
+    if resampling not in RESAMPLERS:
+        raise ValueError(f"resampling must be one of {sorted(RESAMPLERS)}, got {resampling!r}")
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1] (fraction of N), got {threshold}")
+    if isinstance(proposal, OptimalProposal) and model_noise is not None:
+        raise ValueError("OptimalProposal takes the model noise from model_noise_cov; "
+                         "leave model_noise=None.")
+    return _particle_filter(key, model, particles, observations, obs_var, obs_operator,
+                            proposal=proposal, threshold=threshold, resampling=resampling,
+                            regularisation=regularisation,
+                            jitter_duplicates_only=jitter_duplicates_only,
+                            model_noise=model_noise, obs_mask=obs_mask, inputs=inputs,
+                            log_weights=log_weights, store=store)
+
+
+@partial(jax.jit, static_argnames=("model", "obs_operator", "resampling",
+                                   "jitter_duplicates_only", "store"))
+def _particle_filter(key, model, particles, observations, obs_var, obs_operator, *, proposal,
+                     threshold, resampling, regularisation, jitter_duplicates_only,
+                     model_noise, obs_mask, inputs, log_weights, store) -> PFResult:
+    X0, unravel = flatten_ensemble(particles)
+    n, nx = X0.shape
+    dtype = X0.dtype
+    T = observations.shape[0]
+    y_all = jnp.asarray(observations, dtype)
+    ny = y_all.shape[1]
+    finite = jnp.isfinite(y_all)
+    m_all = finite if obs_mask is None else finite & jnp.asarray(obs_mask).astype(bool)
+    y_all = jnp.where(m_all, y_all, 0.0)
+    r_all = jnp.where(m_all, jnp.broadcast_to(jnp.asarray(obs_var, dtype), (T, ny)), 1.0)
+    h = lambda x: jnp.asarray(obs_operator(unravel(x)), dtype)  # noqa: E731
+    lw0 = (jnp.full((n,), -math.log(n), dtype) if log_weights is None
+           else _normalise(jnp.asarray(log_weights, dtype)))
+    resample = RESAMPLERS[resampling]
+    bandwidth = jnp.asarray(regularisation, dtype) * regularisation_bandwidth(n, nx)
+    optimal = isinstance(proposal, OptimalProposal)
+    if optimal:
+        H = jnp.asarray(proposal.obs_matrix, dtype)
+        Q = jnp.asarray(proposal.model_noise_cov, dtype)
+        Q = jnp.diag(Q) if Q.ndim == 1 else Q
+
+    def forecast(X, inp):
+        return jax.vmap(lambda x: ravel_pytree(model(unravel(x), inp))[0].astype(dtype))(X)
+
+    def cycle(carry, xs):
+        X, lw, k = carry
+        y, m, r, inp = xs
+        k, k_prop, k_res, k_jit = jax.random.split(k, 4)
+        Xf = forecast(X, inp)
+        if optimal:
+            Hm = jnp.where(m[:, None], H, 0.0)
+            S = Hm @ Q @ Hm.T + jnp.diag(r)
+            Ls = jnp.linalg.cholesky(S)
+            K = jax.scipy.linalg.cho_solve((Ls, True), Hm @ Q).T          # (Nx, Ny)
+            innov = jnp.where(m, y, 0.0) - Xf @ Hm.T                       # (N, Ny)
+            Xn = Xf + innov @ K.T
+            P = Q - K @ Hm @ Q
+            Lp = jnp.linalg.cholesky(0.5 * (P + P.T) + 1e-12 * jnp.eye(nx, dtype=dtype))
+            Xn = Xn + jax.random.normal(k_prop, (n, nx), dtype) @ Lp.T
+            z = jax.scipy.linalg.solve_triangular(Ls, innov.T, lower=True)
+            # masked entries: unit variance on a zero innovation, their constant removed
+            inc = (-0.5 * jnp.sum(z ** 2, axis=0) - jnp.sum(jnp.log(jnp.diag(Ls)))
+                   - 0.5 * jnp.sum(m.astype(dtype)) * _LOG_2PI)
+        else:
+            Xn = Xf
+            if model_noise is not None:
+                Xn = Xn + jnp.asarray(model_noise, dtype) * jax.random.normal(k_prop, (n, nx),
+                                                                              dtype)
+            inc = jax.vmap(lambda x: _diag_gaussian_loglik(y, m, r, h(x)))(Xn)
+        ok = jnp.isfinite(inc) & jnp.all(jnp.isfinite(Xn), axis=1)
+        inc = jnp.where(ok, inc, -jnp.inf)
+        lw_un = lw + inc
+        ll = jax.nn.logsumexp(lw_un)
+        lw_a = _normalise(lw_un)
+        ess = effective_sample_size(lw_a)
+        w = jnp.exp(lw_a)
+        mean = w @ Xn
+        sd = jnp.sqrt(jnp.maximum(w @ (Xn - mean) ** 2, 0.0))
+        do = ess <= threshold * n
+
+        def resampled(_):
+            idx = resample(k_res, lw_a)
+            Xr = Xn[idx]
+            _, C = weighted_mean_and_cov(Xn, lw_a)
+            L = jnp.linalg.cholesky(C + 1e-12 * jnp.trace(C) / nx * jnp.eye(nx, dtype=dtype)
+                                    + jnp.finfo(dtype).tiny * jnp.eye(nx, dtype=dtype))
+            eps = jax.random.normal(k_jit, (n, nx), dtype) @ L.T * bandwidth
+            if jitter_duplicates_only:
+                dup = (idx == jnp.roll(idx, 1)) | (idx == jnp.roll(idx, -1))
+                eps = jnp.where(dup[:, None], eps, 0.0)
+            return Xr + eps, jnp.full((n,), -math.log(n), dtype)
+
+        Xo, lwo = jax.lax.cond(do, resampled, lambda _: (Xn, lw_a), None)
+        out = (mean, sd, ess, do, ll) + ((Xo, lwo) if store else ())
+        return (Xo, lwo, k), out
+
+    inp_seq = inputs if inputs is not None else jnp.zeros((T,), dtype)
+    (X, lw, _), outs = jax.lax.scan(cycle, (X0, lw0, key), (y_all, m_all, r_all, inp_seq))
+    mean, sd, ess, res, ll = outs[:5]
+    stored = outs[5:] if store else (None, None)
+    return PFResult(mean, sd, ess, res, ll, unflatten_ensemble(X, unravel), lw, *stored)
