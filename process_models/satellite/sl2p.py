@@ -40,7 +40,7 @@ bit  name                              rule
 ``tol, min, max`` are the three numbers of ``*_ExtremeCases``. The file stores the tolerance
 as a negative number (LAI: -0.2, 0, 8); the ATBD rule is a band of width ``|tol|`` below the
 minimum and above the maximum, which is what satellitetools' ``_output_ouf_of_range`` and the
-shipped TestCases do (FAPAR test case: network -0.0067 -> 0). SNAP 8's Java
+shipped TestCases do (FAPAR test case: network -0.0067 -> 0). SNAP's Java
 ``processOutputOutOfRange`` subtracts the signed tolerance (``y < min - tol``), which with the
 negative files flags every LAI below 0.2 as too low and never clamps; that sign slip is not
 reproduced. ``|tol|`` is used throughout.
@@ -315,6 +315,7 @@ def sl2p(network: SL2PNetwork, bands, cos_view_zenith, cos_sun_zenith, cos_relat
     return value, flags
 
 
+_sl2p_jit = jax.jit(sl2p, static_argnames=("out_of_range", "check_grid"))
 _ANGLES = ("view_zenith", "sun_zenith", "view_azimuth", "sun_azimuth", "relative_azimuth")
 
 
@@ -413,13 +414,17 @@ def biophysical_variables(ds: xr.Dataset, variables: Sequence[str] = ("lai", "fa
         geometry["relative_azimuth"] = geometry["sun_azimuth"] - geometry["view_azimuth"]
     cosines = [np.cos(np.radians(geometry[n])) for n in ("view_zenith", "sun_zenith", "relative_azimuth")]
     stacked = xr.concat(band_arrays, dim="sl2p_band", coords="minimal", compat="override", join="exact")
+    if stacked.chunks:
+        stacked = stacked.chunk({"sl2p_band": -1})
     out = {}
     for requested in variables:
         network = load_sl2p(requested, version)
-        fn = jax.jit(lambda b, v, s, r, net=network: sl2p(net, b, v, s, r, out_of_range=out_of_range,
-                                                           check_grid=check_grid))
+        def run(*arrays, network=network):
+            outputs = _sl2p_jit(network, *arrays, out_of_range=out_of_range, check_grid=check_grid)
+            return tuple(np.asarray(o) for o in outputs)
+
         value, flags = xr.apply_ufunc(
-            lambda *a, fn=fn: tuple(np.asarray(o) for o in fn(*a)), stacked, *cosines,
+            run, stacked, *cosines,
             input_core_dims=[["sl2p_band"], [], [], []], output_core_dims=[[], []],
             dask="parallelized", output_dtypes=[network.layer1_weights.dtype, np.uint8])
         name = network.variable.lower()
