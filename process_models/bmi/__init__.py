@@ -3,6 +3,8 @@
 ``BmiVPRM`` and ``BmiCoupled`` wrap the models' ``initial_state``/``step`` interface with
 :class:`JaxModelBmi` (``_base.py``); configs are TOML files (``examples/``). See
 ``README.md`` in this folder for the variable tables and the semantics of each function.
+``BmiCoupledSurface`` and ``BmiCoupledSoil`` (``split.py``) are the coupled model's canopy and
+soil halves as two components, coupled through BMI calls by ``run_split``.
 """
 from ._base import BmiGrid, BmiVariable, JaxModelBmi, ModelSetup
 from .vprm import BmiVPRM
@@ -11,6 +13,7 @@ __all__ = ["BmiGrid", "BmiVariable", "JaxModelBmi", "ModelSetup", "BmiVPRM"]
 
 try:  # the coupled model is optional at import time
     from .coupled import BmiCoupled  # noqa: F401
-    __all__.append("BmiCoupled")
+    from .split import BmiCoupledSoil, BmiCoupledSurface, run_split  # noqa: F401
+    __all__ += ["BmiCoupled", "BmiCoupledSurface", "BmiCoupledSoil", "run_split"]
 except ImportError:  # pragma: no cover
     pass

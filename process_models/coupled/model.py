@@ -39,6 +39,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import struct
 
 from ..units import DataValidationError
 from .canopy import canopy_fluxes
@@ -47,7 +48,7 @@ from .carbon import (carbon_step, leaf_area_index, lloyd_taylor, moisture_factor
 from .evapotranspiration import latent_heat_vaporization, penman_monteith
 from .interception import (acclimation_factor, acclimation_update, interception_step,
                            wet_canopy_evaporation_potential)
-from .params import CoupledForcing, CoupledOutputs, CoupledParams, CoupledState
+from .params import CarbonPools, CoupledForcing, CoupledOutputs, CoupledParams, CoupledState
 from .roots import uptake_demand, water_stress_factor
 from .soil_water import (WATER_DENSITY, field_capacity, layer_geometry, smooth_min,
                          snow_step, soil_aerodynamic_conductance,
@@ -76,49 +77,126 @@ def relative_water_topsoil(theta, params: CoupledParams):
     return jnp.clip(jnp.sum(w * rel, axis=-1), 0.0, 1.0)
 
 
-def step(state: CoupledState, forcing_t: CoupledForcing, params: CoupledParams, *,
-         canopy=canopy_fluxes):
-    """One time step ``(state, forcing_t, params) -> (state, outputs_t)`` (scalars per
-    site; ``forcing_t`` fields are scalars, ``dt_seconds`` static).
+@struct.dataclass
+class SurfaceState:
+    """State of the surface (canopy) phase: snow, canopy water, acclimation temperature."""
 
-    ``canopy`` is the canopy-flux function, called as
-    ``canopy(leaf_params, canopy_params, shortwave_in=..., cos_zenith=..., air_temperature=...,
-    vpd=..., co2=..., air_pressure=..., wind_speed=..., lai=..., water_stress=...)`` and
-    returning :class:`~process_models.coupled.canopy.CanopyFluxes`; default the two-big-leaf
-    :func:`~process_models.coupled.canopy.canopy_fluxes`. A surrogate canopy (the hybrid
-    emulator) is passed here; everything else in the step stays the process model's own.
-    """
+    snow_water_equivalent: jax.Array
+    """Units: mm."""
+    canopy_water: jax.Array
+    """Units: mm."""
+    acclimation_temperature: jax.Array
+    """Units: degC."""
+
+
+@struct.dataclass
+class SoilState:
+    """State of the soil phase: soil water per layer, soil temperature, carbon pools."""
+
+    soil_water_content: jax.Array
+    """Units: m3 m-3, shape (n_layers,)."""
+    soil_temperature: jax.Array
+    """Units: degC."""
+    carbon: CarbonPools
+    """Units: g C m-2."""
+
+
+@struct.dataclass
+class SurfaceFluxes:
+    """What the surface phase computes in one step: the exchange with the soil phase
+    (``water_in``, ``sinks``, ``gpp``, ``leaf_respiration``) and its diagnostics."""
+
+    water_in: jax.Array
+    """Throughfall + drip + snowmelt reaching the soil surface. Units: mm per step."""
+    sinks: jax.Array
+    """Root water uptake per layer plus soil evaporation in the top layer. Units: mm per
+    step, shape (n_layers,)."""
+    gpp: jax.Array
+    """Units: umol m-2 s-1."""
+    leaf_respiration: jax.Array
+    """Units: umol m-2 s-1."""
+    transpiration: jax.Array
+    """Units: mm per step."""
+    soil_evaporation: jax.Array
+    """Units: mm per step."""
+    interception_evaporation: jax.Array
+    """Units: mm per step."""
+    et: jax.Array
+    """Evapotranspiration T + E_soil + E_int. Units: mm per step."""
+    le: jax.Array
+    """Latent heat flux lambda ET / dt. Units: W m-2."""
+    water_stress: jax.Array
+    """Units: 1."""
+    lai: jax.Array
+    """Units: m2 m-2."""
+    sif: jax.Array
+    """Units: W m-2 sr-1 um-1."""
+    acclimation_factor: jax.Array
+    """Units: 1."""
+
+
+@struct.dataclass
+class SoilFluxes:
+    """What the soil phase computes in one step."""
+
+    runoff: jax.Array
+    """Units: mm per step."""
+    drainage: jax.Array
+    """Units: mm per step."""
+    ra: jax.Array
+    """Units: umol m-2 s-1."""
+    rh: jax.Array
+    """Units: umol m-2 s-1."""
+
+
+def split_state(state: CoupledState) -> tuple[SurfaceState, SoilState]:
+    """A complete :class:`CoupledState` as its surface and soil parts."""
+    state = complete_state(state)
+    return (SurfaceState(state.snow_water_equivalent, state.canopy_water,
+                         state.acclimation_temperature),
+            SoilState(state.soil_water_content, state.soil_temperature, state.carbon))
+
+
+def merge_state(surface: SurfaceState, soil: SoilState) -> CoupledState:
+    """Inverse of :func:`split_state`."""
+    return CoupledState(soil_water_content=soil.soil_water_content,
+                        snow_water_equivalent=surface.snow_water_equivalent,
+                        soil_temperature=soil.soil_temperature, carbon=soil.carbon,
+                        canopy_water=surface.canopy_water,
+                        acclimation_temperature=surface.acclimation_temperature)
+
+
+def surface_step(state: SurfaceState, forcing_t: CoupledForcing, params: CoupledParams,
+                 soil_water_content, leaf_carbon, *, canopy=canopy_fluxes):
+    """Steps 0-5 of :func:`step` (acclimation, water stress, LAI, canopy, interception,
+    snow, sinks) given the soil water per layer (m3 m-3) and the leaf carbon pool
+    (g C m-2) at the start of the step. Returns ``(SurfaceState, SurfaceFluxes)``."""
     dt = forcing_t.dt_seconds
     soil, roots, carbon = params.soil, params.roots, params.carbon
     f = forcing_t
-    theta = state.soil_water_content
+    theta = soil_water_content
     dz, _, _, _ = layer_geometry(params.layer_thickness)
     dz = dz.astype(theta.dtype)
-
     cp = params.canopy
-    canopy_water0 = (jnp.zeros_like(state.snow_water_equivalent) if state.canopy_water is None
-                     else state.canopy_water)
-    s_acc0 = (state.soil_temperature if state.acclimation_temperature is None
-              else state.acclimation_temperature)
 
     # 0: cold-season acclimation (Makela et al. 2004)
-    s_acc = acclimation_update(s_acc0, f.air_temperature, cp, dt)
+    s_acc = acclimation_update(state.acclimation_temperature, f.air_temperature, cp, dt)
     f_cold = acclimation_factor(s_acc, cp)
 
     # 1-3: stress, leaf area, canopy (Vcmax x beta_t x f_S)
     beta_t, weights = water_stress_factor(theta, soil, roots, params.layer_thickness)
-    lai = leaf_area_index(state.carbon, carbon) if f.lai is None else f.lai
+    lai = carbon.sla * leaf_carbon if f.lai is None else f.lai
     cf = canopy(params.leaf, cp, shortwave_in=f.shortwave_in,
-                       cos_zenith=f.cos_zenith, air_temperature=f.air_temperature, vpd=f.vpd,
-                       co2=f.co2, air_pressure=f.air_pressure, wind_speed=f.wind_speed,
-                       lai=lai, water_stress=beta_t * f_cold)
+                cos_zenith=f.cos_zenith, air_temperature=f.air_temperature, vpd=f.vpd,
+                co2=f.co2, air_pressure=f.air_pressure, wind_speed=f.wind_speed,
+                lai=lai, water_stress=beta_t * f_cold)
     lam = latent_heat_vaporization(f.air_temperature)
 
     # 3b: canopy interception (Rutter / CLM4.5): wet-canopy evaporation at zero resistance
     e_wet = wet_canopy_evaporation_potential(cf.canopy_available_energy, f.air_temperature,
                                              f.vpd, f.air_pressure, cf.aerodynamic_conductance)
     canopy_water, throughfall, e_int, f_wet = interception_step(
-        canopy_water0, f.precipitation, lai, cp, e_wet / lam, dt)
+        state.canopy_water, f.precipitation, lai, cp, e_wet / lam, dt)
 
     # 4: snow (throughfall + drip)
     swe, water_in = snow_step(state.snow_water_equivalent, throughfall, f.air_temperature,
@@ -144,35 +222,79 @@ def step(state: CoupledState, forcing_t: CoupledForcing, params: CoupledParams, 
     e_soil = smooth_min(e_demand, avail_top)
     sinks = uptake.at[0].add(e_soil)
 
-    # 6: Richards
-    theta_new, runoff, drainage = soil_water_step(
-        theta, water_in, sinks, soil, params.layer_thickness, dt,
-        n_substeps=params.n_substeps, bottom_boundary=params.bottom_boundary)
-
-    # 7: carbon
-    decay = -jnp.expm1(-dt / (carbon.soil_temperature_tau * 86400.0))
-    t_soil = state.soil_temperature + (f.air_temperature - state.soil_temperature) * decay
-    rel_w = relative_water_topsoil(theta_new, params)
-    pools, ra, rh = carbon_step(state.carbon, cf.gpp, cf.leaf_respiration, t_soil, rel_w,
-                                carbon, dt)
-
-    # 8: outputs
     transpiration = jnp.sum(uptake)
     et = transpiration + e_soil + e_int
-    le = lam * et / dt
-    reco = ra + rh
-    out = CoupledOutputs(
-        gpp=cf.gpp, reco=reco, nee=reco - cf.gpp, ra=ra, rh=rh, et=et,
-        transpiration=transpiration, soil_evaporation=e_soil, runoff=runoff,
-        drainage=drainage, le=le, soil_water_content=theta_new, water_stress=beta_t,
+    new = SurfaceState(swe, canopy_water, s_acc + jnp.zeros_like(state.acclimation_temperature))
+    return new, SurfaceFluxes(
+        water_in=water_in, sinks=sinks, gpp=cf.gpp, leaf_respiration=cf.leaf_respiration,
+        transpiration=transpiration, soil_evaporation=e_soil, interception_evaporation=e_int,
+        et=et, le=lam * et / dt, water_stress=beta_t,
         lai=jnp.asarray(lai, theta.dtype) + jnp.zeros_like(beta_t), sif=cf.sif,
-        snow_water_equivalent=swe, total_carbon=pools.total(),
-        interception_evaporation=e_int, canopy_water=canopy_water,
         acclimation_factor=f_cold + jnp.zeros_like(beta_t))
-    new_state = CoupledState(soil_water_content=theta_new, snow_water_equivalent=swe,
-                             soil_temperature=t_soil, carbon=pools, canopy_water=canopy_water,
-                             acclimation_temperature=s_acc + jnp.zeros_like(t_soil))
-    return new_state, out
+
+
+def soil_step(state: SoilState, air_temperature, params: CoupledParams, water_in, sinks, gpp,
+              leaf_respiration, dt: float):
+    """Steps 6-7 of :func:`step`: Richards soil water with the surface input ``water_in``
+    and the layer ``sinks`` (mm per step), the soil-temperature proxy (air temperature in
+    degC), and the carbon pools with ``gpp`` and ``leaf_respiration`` (umol m-2 s-1) over
+    ``dt`` seconds. Returns ``(SoilState, SoilFluxes)``."""
+    carbon = params.carbon
+    theta_new, runoff, drainage = soil_water_step(
+        state.soil_water_content, water_in, sinks, params.soil, params.layer_thickness, dt,
+        n_substeps=params.n_substeps, bottom_boundary=params.bottom_boundary)
+    decay = -jnp.expm1(-dt / (carbon.soil_temperature_tau * 86400.0))
+    t_soil = state.soil_temperature + (air_temperature - state.soil_temperature) * decay
+    rel_w = relative_water_topsoil(theta_new, params)
+    pools, ra, rh = carbon_step(state.carbon, gpp, leaf_respiration, t_soil, rel_w, carbon, dt)
+    return SoilState(theta_new, t_soil, pools), SoilFluxes(runoff, drainage, ra, rh)
+
+
+def combine_outputs(surface: SurfaceFluxes, soil: SoilFluxes, surface_state: SurfaceState,
+                    soil_state: SoilState) -> CoupledOutputs:
+    """Step 8 of :func:`step`: the model outputs from the two phases' fluxes and the new
+    states (NEE = Ra + Rh - GPP; ET and LE from the surface phase)."""
+    reco = soil.ra + soil.rh
+    return CoupledOutputs(
+        gpp=surface.gpp, reco=reco, nee=reco - surface.gpp, ra=soil.ra, rh=soil.rh, et=surface.et,
+        transpiration=surface.transpiration, soil_evaporation=surface.soil_evaporation,
+        runoff=soil.runoff, drainage=soil.drainage,
+        le=surface.le,
+        soil_water_content=soil_state.soil_water_content, water_stress=surface.water_stress,
+        lai=surface.lai, sif=surface.sif,
+        snow_water_equivalent=surface_state.snow_water_equivalent,
+        total_carbon=soil_state.carbon.total(),
+        interception_evaporation=surface.interception_evaporation,
+        canopy_water=surface_state.canopy_water,
+        acclimation_factor=surface.acclimation_factor)
+
+
+def step(state: CoupledState, forcing_t: CoupledForcing, params: CoupledParams, *,
+         canopy=canopy_fluxes):
+    """One time step ``(state, forcing_t, params) -> (state, outputs_t)`` (scalars per
+    site; ``forcing_t`` fields are scalars, ``dt_seconds`` static).
+
+    The step is the composition of a surface phase (:func:`surface_step`: steps 0-5 of
+    the module docstring, given the soil water and leaf carbon at the start of the step)
+    and a soil phase (:func:`soil_step`: Richards, soil temperature, carbon pools, given
+    the surface input, the layer sinks, GPP and leaf respiration), joined by
+    :func:`combine_outputs`; the two BMI components of :mod:`process_models.bmi.split`
+    run the same two phases and exchange exactly these variables.
+
+    ``canopy`` is the canopy-flux function, called as
+    ``canopy(leaf_params, canopy_params, shortwave_in=..., cos_zenith=..., air_temperature=...,
+    vpd=..., co2=..., air_pressure=..., wind_speed=..., lai=..., water_stress=...)`` and
+    returning :class:`~process_models.coupled.canopy.CanopyFluxes`; default the two-big-leaf
+    :func:`~process_models.coupled.canopy.canopy_fluxes`. A surrogate canopy (the hybrid
+    emulator) is passed here; everything else in the step stays the process model's own.
+    """
+    dt = forcing_t.dt_seconds
+    surface, soil = split_state(state)
+    surface, sf = surface_step(surface, forcing_t, params, soil.soil_water_content,
+                               soil.carbon.leaf, canopy=canopy)
+    soil, so = soil_step(soil, forcing_t.air_temperature, params, sf.water_in, sf.sinks, sf.gpp,
+                         sf.leaf_respiration, dt)
+    return merge_state(surface, soil), combine_outputs(sf, so, surface, soil)
 
 
 def initial_state(params: CoupledParams, forcing: CoupledForcing, *, npp=None,
