@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from process_models.interface import output, output_names
 
 from .design import ParameterSpace, sample
-from .networks import VPRM_FORCING_INPUTS, VPRM_INPUTS
+from .networks import VPRM_FORCING_INPUTS, VPRM_INPUTS, VPRM_PARAM_INPUTS, VPRM_RULE_INPUTS
 
 # (pscale_always_one, pscale_always_lswi, xeric) of pyVPRM classes: evergreen (1);
 # deciduous/mixed/cropland/wetland (2, 3, 6, 9); shrubland (4); savanna (5); grassland (7).
@@ -118,16 +118,26 @@ def vprm_model(options=None):
     return VPRMModel(options=options or VPRMOptions(mode="smooth"), classes=(1,))
 
 
-def vprm_class_params(model, row, params=None):
-    """Parameters of ``model`` (one class) from a raw input row (..., 18) in
-    :data:`~emulator.networks.VPRM_INPUTS` order: the rule flags and the eight class
-    parameters are set by name (``"lam[1]"``, ``"rules.xeric[1]"``) through the model's
-    ``set_parameters``; ``has_flux`` is 1."""
+def vprm_class_params(model, rules, theta, params=None):
+    """Parameters of ``model`` (one class) with the rule flags ``rules`` (..., 3:
+    pscale_always_one, pscale_always_lswi, xeric) and the class parameters ``theta``
+    (..., 8: :data:`~emulator.design.VPRM_PARAMETER_NAMES`) set by name (``"lam[1]"``,
+    ``"rules.xeric[1]"``) through the model's ``set_parameters``; ``has_flux`` is 1."""
     params = model.default_params() if params is None else params
     cid = params.rules.class_ids[0]
-    names = {f"rules.{k}[{cid}]" if i < 10 else f"{k}[{cid}]": row[..., i]
-             for i, k in enumerate(VPRM_INPUTS) if i >= len(VPRM_FORCING_INPUTS)}
-    return model.set_parameters(params, {**names, f"rules.has_flux[{cid}]": 1.0})
+    values = {f"rules.{k}[{cid}]": rules[..., i] for i, k in enumerate(VPRM_RULE_INPUTS)}
+    values.update({f"{k}[{cid}]": theta[..., i] for i, k in enumerate(VPRM_PARAM_INPUTS)})
+    return model.set_parameters(params, {**values, f"rules.has_flux[{cid}]": 1.0})
+
+
+def vprm_forcing_from_dataset(ds):
+    """:class:`process_models.vprm.VPRMForcing` arrays from a VPRM forcing Dataset of
+    :func:`process_models.io.vprm_grid_forcing` (PAR = shortwave / 0.505, umol m-2 s-1)."""
+    from process_models.vprm import VPRMForcing
+    return VPRMForcing(temperature=ds["air_temperature"].values, par=ds["shortwave_in"].values / 0.505,
+                       evi=ds["evi"].values, lswi=ds["lswi"].values, evi_threshold=ds["evi_threshold"].values,
+                       lswi_min=ds["lswi_min"].values, lswi_max=ds["lswi_max"].values,
+                       class_fractions=ds["class_fractions"].values)
 
 
 def vprm_targets(x, model=None):
@@ -141,13 +151,22 @@ def vprm_targets(x, model=None):
     template = model.default_params()
 
     def one(xs):   # xs (points, 18): one parameter set
-        params = vprm_class_params(model, xs[0], template)
+        params = vprm_class_params(model, xs[0, 7:10], xs[0, 10:], template)
         f = VPRMForcing(**{k: xs[:, i] for i, k in enumerate(VPRM_FORCING_INPUTS)},
                         class_fractions=jnp.ones((xs.shape[0], 1), xs.dtype))
         o = model.simulate(params, f)
         return output(o, "gpp"), output(o, "reco")
 
     return jax.jit(jax.vmap(one))(jnp.asarray(x))
+
+
+def vprm_inputs(pool, rules, theta, idx):
+    """Raw emulator inputs (n_sets, points, 18): forcing rows ``pool[idx]`` (``idx``
+    (n_sets, points)), rule flags ``rules`` (n_sets, 3) and parameters ``theta`` (n_sets,
+    8) of each set broadcast over its points (:data:`~emulator.networks.VPRM_INPUTS`)."""
+    idx = np.asarray(idx)
+    return np.concatenate([np.asarray(pool)[idx], np.broadcast_to(np.asarray(rules)[:, None], idx.shape + (3,)),
+                           np.broadcast_to(np.asarray(theta)[:, None], idx.shape + (theta.shape[-1],))], -1)
 
 
 def _check_existing(out: Path, meta: dict, keys):
@@ -407,6 +426,17 @@ def simulate_vectors(spec: StatefulSpec, params, forcing):
         return jnp.concatenate([spec.state_to_vector(s0)[None], states]), fluxes
 
     return jax.vmap(one)(params, forcing)
+
+
+def window_design(space: ParameterSpace, forcing, n: int, length: int, end: int, *, seed: int = 0,
+                  window_seed: Optional[int] = None):
+    """``n`` Sobol parameter vectors of ``space`` (seed ``seed``) and ``n`` forcing windows
+    (n, length, F) of the time-major ``forcing`` (T, F) starting at random steps before
+    ``end - length`` (generator seed ``window_seed``, default ``seed``): the training design
+    of :func:`generate_trajectories`."""
+    params = sample(space, n, seed=seed)
+    starts = np.random.default_rng(seed if window_seed is None else window_seed).integers(0, end - length, n)
+    return params, np.stack([np.asarray(forcing)[a:a + length] for a in starts])
 
 
 def generate_trajectories(out_dir, spec: StatefulSpec, params: np.ndarray, forcing: np.ndarray, *,

@@ -90,6 +90,10 @@ class VPRMSurrogate:
     def model(self) -> PointwiseEmulator:
         return nnx.merge(self._graphdef, self._state)
 
+    def network(self, dtype) -> PointwiseEmulator:
+        """The network computing in ``dtype`` (raw inputs (..., 18) -> gpp/reco/nee dict)."""
+        return module_as(self._graphdef, self._state, dtype)
+
     @classmethod
     def build(cls, config: dict, seed: int = 0) -> "VPRMSurrogate":
         """An untrained surrogate with the architecture in ``config``."""

@@ -1,16 +1,28 @@
-"""Smoke test: the emulator study runs in its tiny configuration and writes its outputs."""
+"""Golden test of the emulator study (quick configuration: tiny VPRM and toy emulators on
+the shipped Park Falls, Munich and CH-Dav data)."""
+import json
+
 import pandas as pd
 
 from experiments import emulator_study
+from experiments.report import failed_expectations
 
 
-def test_emulator_study_quick(tmp_path):
-    res = emulator_study.main(["--quick", "--out", str(tmp_path)])
-    for f in ("REPORT.md", "results.csv", "gradients.csv", "speed.csv", "vprm_training.csv",
-              "vprm_heldout_params.png", "vprm_munich.png", "vprm_gradients.png", "toy_rollout.png",
-              "vprm_surrogate/config.json", "vprm_surrogate/weights.npz"):
-        assert (tmp_path / f).exists(), f
+def test_emulator_study_quick_gives_the_expected_results(tmp_path):
+    metrics = emulator_study.main(["--quick", "--out", str(tmp_path)])
+    assert failed_expectations(emulator_study.EXPECTED_QUICK, metrics) == []
+    for f in ("REPORT.md", "metrics.json", "results.csv", "vprm_training.csv", "vprm_heldout_params.png",
+              "vprm_munich.png", "vprm_gradients.png", "toy_rollout.png", "vprm_surrogate/config.json",
+              "vprm_surrogate/weights.npz", "toy_step_surrogate/weights.npz"):
+        assert (tmp_path / f).stat().st_size > 0, f
     table = pd.read_csv(tmp_path / "results.csv")
     assert {"gpp", "reco", "nee", "soil_water_content", "et"} <= set(table["output"])
-    assert table["r2"].notna().all()          # every comparison produced finite pairs
-    assert set(res["speed"]["batch"]) == {1, 1024}
+    assert table["r2"].notna().all()                      # every comparison produced finite pairs
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(saved["vprm"]["speed"]) == {"batch_1", "batch_1024"} and "coupled" not in saved
+    assert saved["vprm"]["munich"]["pixels"] == 24 * 24
+    # the toy step emulator's soil water stays in its bounds, so its water balance holds
+    # to the accuracy of its flux heads (mm per day)
+    assert saved["toy"]["max_water_balance_residual"] < 100.0
+    report = (tmp_path / "REPORT.md").read_text()
+    assert report.rstrip().endswith("| True |") and "## Targets" in report
