@@ -57,7 +57,7 @@ def merge_sensors(y, mask):
     mask = jnp.asarray(mask, bool)
     n = jnp.sum(mask, axis=-1)
     s = jnp.sum(jnp.where(mask, y, 0.0), axis=-1)
-    return jnp.where(n > 0, s / jnp.maximum(n, 1), 0.0), n > 0
+    return jnp.where(n > 0, s / jnp.maximum(n, 1).astype(s.dtype), 0.0), n > 0
 
 
 def linear(y, mask) -> Baseline:
@@ -78,7 +78,7 @@ def linear(y, mask) -> Baseline:
 
 def _irw_model(T, y_scale, lam, mask, weights, diffuse):
     r = y_scale**2 / jnp.where(mask, weights, 1.0)
-    dt = jnp.result_type(float)
+    dt = y_scale.dtype
     return StateSpace(transition=jnp.array([[1.0, 1.0], [0.0, 1.0]], dt),
                       process_cov=jnp.diag(jnp.stack([jnp.zeros((), dt), y_scale**2 / lam])),
                       observation=jnp.array([[1.0, 0.0]], dt), offset=jnp.zeros((T, 1), dt),
@@ -92,10 +92,14 @@ def whittaker(y, mask, lam, weights=None, diffuse: float = 1e8):
     ``diffuse``: prior variance of the initial level and slope in units of the data
     variance (the exact smoother is the limit ``diffuse -> inf``; 1e8 agrees with the
     dense solve to ~1e-7 in float64; use ~1e4 in float32)."""
+    y = jnp.asarray(y)
+    dt = jnp.result_type(y.dtype, float)
+    y = y.astype(dt)
     T = y.shape[0]
     mask = jnp.asarray(mask, bool)
-    w = jnp.ones(T) if weights is None else jnp.asarray(weights)
-    n = jnp.sum(mask)
+    w = jnp.ones(T, dt) if weights is None else jnp.asarray(weights, dt)
+    lam = jnp.asarray(lam, dt)
+    n = jnp.sum(mask).astype(dt)
     mu = jnp.sum(jnp.where(mask, y, 0.0)) / jnp.maximum(n, 1)
     sc = jnp.sqrt(jnp.sum(jnp.where(mask, (y - mu) ** 2, 0.0)) / jnp.maximum(n, 1))
     sc = jnp.where(sc > 0, sc, 1.0)

@@ -78,7 +78,7 @@ def _neg_ll(u, y, mask, clim, kind, initial_sd, fixed_sensors):
         sensors = fixed_sensors
     ll = jax.vmap(lambda yy, mm, cc: log_likelihood(build_state_space(process, sensors, cc), yy, mm))(
         y, mask, clim)
-    n = jnp.maximum(jnp.sum(mask), 1)
+    n = jnp.maximum(jnp.sum(mask), 1).astype(ll.dtype)
     return -jnp.sum(ll) / n, ll
 
 

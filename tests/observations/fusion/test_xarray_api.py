@@ -14,6 +14,7 @@ def sat():
     return synthetic_satellite(truth, sensors=(SENTINEL2, SENTINEL3), seed=2)
 
 
+@pytest.mark.standard_promotion("optax.adam (inside fusion.fit_mle) computes its bias correction as a Python float decay raised to its int32 step count")
 def test_fuse_kalman_beats_linear_and_has_units(sat):
     sensors = sensor_datasets(sat)
     k = fuse(sensors, "kalman", fit_steps=150)
