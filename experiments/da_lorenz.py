@@ -6,7 +6,9 @@ Settings (DAPPER ``dapper/mods/Lorenz63/sakov2012.py`` and ``Lorenz96/sakov2008.
 * **Lorenz-63** (Lorenz 1963, J. Atmos. Sci. 20, 130; Sakov, Oliver & Bertino 2012, Mon.
   Wea. Rev. 140, 1988, Table 1): dt = 0.01, all 3 variables observed every 25 steps,
   R = 2 I, 1000 cycles. Expected rmse.a (DAPPER): ETKF N=10 infl 1.02 rot 0.60; EnKF
-  (perturbed obs) N=10 infl 1.04 0.65.
+  (perturbed obs) N=10 infl 1.04 0.65; regularised bootstrap particle filter
+  (``assimilation.ensemble.particle_filter``) N=100 reg 2.4 NER 0.3 0.38, N=800 reg 0.9
+  NER 0.2 0.28 (rmse.a of the weighted mean after reweighting).
 * **Lorenz-96** (Lorenz 1996; Sakov & Oke 2008, Tellus A 60, 361, Table 1): 40 variables,
   F = 8, dt = 0.05, every variable observed every step, R = I. Expected rmse.a: EnKF N=40
   infl 1.06 0.22; DEnKF N=40 infl 1.01 0.18; ETKF N=24 infl 1.013 rot 0.18; LETKF N=7 infl
@@ -18,8 +20,8 @@ cycle for Lorenz-63) and reads the observations as one ``Observations`` object. 
 the spatial RMS error of the analysis mean at each cycle, averaged after the burn-in
 (DAPPER convention); rmv.a the RMS ensemble spread.
 
-Run: ``python -m experiments.da_lorenz [--quick] [--out DIR]``; ``--quick``: ETKF on
-Lorenz-63 and LETKF on Lorenz-96, short runs (< 1 min).
+Run: ``python -m experiments.da_lorenz [--quick] [--out DIR]``; ``--quick``: ETKF and the
+N=100 particle filter on Lorenz-63 and LETKF on Lorenz-96, short runs (< 1 min).
 """
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ class Settings:
 
     @classmethod
     def quick(cls) -> "Settings":
-        return cls(cases="l63_etkf,l96_letkf", l63_cycles=150, l63_burn_in=30,
+        return cls(cases="l63_etkf,l96_letkf,l63_pf", l63_cycles=150, l63_burn_in=30,
                    l96_cycles=300, l96_burn_in=100)
 
 
@@ -68,7 +70,12 @@ CASES = (
     Case("l96_denkf", "L96", "DEnKF", 40, 1.01, 0.18, "Sakov & Oke 2008 Tab. 1 / DAPPER"),
     Case("l96_etkf", "L96", "ETKF rot", 24, 1.013, 0.18, "Sakov & Oke 2008 Tab. 1 / DAPPER"),
     Case("l96_letkf", "L96", "LETKF rot loc_rad 4", 7, 1.04, 0.22, "DAPPER sakov2008 (Bocquet 2011)"),
+    # particle filters: ``inflation`` holds the regularisation factor ``reg``, resampling at
+    # N_eff <= NER N (DAPPER PartFilt(N, reg, NER))
+    Case("l63_pf", "L63", "PF reg 2.4 NER 0.3", 100, 2.4, 0.38, "DAPPER sakov2012"),
+    Case("l63_pf800", "L63", "PF reg 0.9 NER 0.2", 800, 0.9, 0.28, "DAPPER sakov2012"),
 )
+PF_NER = {"l63_pf": 0.3, "l63_pf800": 0.2}
 
 # Measured in the quick configuration (float64). Tolerances 0.02: both models are chaotic,
 # so round-off differences across platforms change the error trajectory of 150-300 cycles
@@ -78,6 +85,9 @@ EXPECTED_QUICK = (
     Expected("rmv_a/l63_etkf", 0.6467, 0.02, "Lorenz-63 ETKF N=10 rmv.a"),
     Expected("rmse_a/l96_letkf", 0.2109, 0.02, "Lorenz-96 LETKF N=7 rmse.a (DAPPER 0.22)"),
     Expected("rmv_a/l96_letkf", 0.2467, 0.02, "Lorenz-96 LETKF N=7 rmv.a"),
+    # the particle filter's resampling decisions amplify round-off: tolerance 0.04
+    Expected("rmse_a/l63_pf", 0.3752, 0.04, "Lorenz-63 PF N=100 reg 2.4 rmse.a (DAPPER 0.38)"),
+    Expected("rmv_a/l63_pf", 0.5097, 0.04, "Lorenz-63 PF N=100 rmv.a"),
 )
 
 
@@ -125,11 +135,18 @@ def run_case(case: Case, n_cycles: int, burn_in: int, seed: int = 0):
     spread0 = np.sqrt(2.0) if case.model == "L63" else 1.0
     E0 = x0 + spread0 * jax.random.normal(k, (case.members, truth.shape[1]))
     t0 = time.perf_counter()
-    res = ensemble_filter(k, cycle, E0, obs, lambda x: x, method=_method(case),
-                          inflation=case.inflation)
-    jax.block_until_ready(res.analysis_mean)
-    err = np.sqrt(np.mean((np.asarray(res.analysis_mean) - np.asarray(truth)) ** 2, axis=1))
-    rmv = np.sqrt(np.mean(np.asarray(res.analysis_spread) ** 2, axis=1))
+    if case.key in PF_NER:
+        from assimilation.ensemble import particle_filter
+        pf = particle_filter(k, cycle, E0, obs, lambda x: x, threshold=PF_NER[case.key],
+                             regularisation=case.inflation)
+        mean, spread = np.asarray(pf.mean), np.asarray(pf.sd)
+        res = pf
+    else:
+        res = ensemble_filter(k, cycle, E0, obs, lambda x: x, method=_method(case),
+                              inflation=case.inflation)
+        mean, spread = np.asarray(res.analysis_mean), np.asarray(res.analysis_spread)
+    err = np.sqrt(np.mean((mean - np.asarray(truth)) ** 2, axis=1))
+    rmv = np.sqrt(np.mean(spread ** 2, axis=1))
     row = dict(model=case.model, method=case.name, N=case.members, infl=case.inflation,
                cycles=n_cycles, rmse_a=float(err[burn_in:].mean()),
                rmv_a=float(rmv[burn_in:].mean()), expected=case.expected, source=case.source,

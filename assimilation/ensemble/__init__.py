@@ -1,5 +1,5 @@
 """Ensemble data assimilation in JAX: analysis steps, localisation, inflation, filter
-cycling, smoothers and the ensemble likelihood. See ``README.md`` in this folder.
+cycling, particle filters, smoothers and the ensemble likelihood. See ``README.md`` in this folder.
 
 Conventions: ensembles are members-first (``(N, Nx)`` arrays or pytrees with a leading
 member axis, flattened per member with ``ravel_pytree``); an observation operator is a
@@ -19,6 +19,8 @@ from .inflation import AdaptiveInflation, adaptive_update, multiplicative, rtpp,
 from .tower import COUPLED_DRIVERS, TowerCycles, coupled_tower_cycles
 from .letkf import LETKF, build_letkf, gaspari_cohn, half_width_from_loc_rad
 from .likelihood import ensemble_log_likelihood, filter_log_likelihood, numpyro_factor
+from .particle import (Bootstrap, OptimalProposal, PFResult, effective_sample_size,
+                       multinomial_resample, particle_filter, systematic_resample)
 from .smoothers import (ESMDAResult, IESResult, enks, esmda, iterative_ensemble_smoother,
                         normalise_alphas)
 from .transforms import BoundedTransform, from_bounds, from_pytree_bounds
@@ -36,6 +38,8 @@ __all__ = [
     "COUPLED_DRIVERS", "TowerCycles", "coupled_tower_cycles",
     "LETKF", "build_letkf", "gaspari_cohn", "half_width_from_loc_rad",
     "ensemble_log_likelihood", "filter_log_likelihood", "numpyro_factor",
+    "Bootstrap", "OptimalProposal", "PFResult", "effective_sample_size", "multinomial_resample",
+    "particle_filter", "systematic_resample",
     "ESMDAResult", "IESResult", "enks", "esmda", "iterative_ensemble_smoother",
     "normalise_alphas",
     "BoundedTransform", "from_bounds", "from_pytree_bounds",

@@ -282,8 +282,7 @@ def _particle_filter(key, model, particles, observations, obs_var, obs_operator,
         out = (mean, sd, ess, do, ll) + ((Xo, lwo) if store else ())
         return (Xo, lwo, k), out
 
-    inp_seq = inputs if inputs is not None else jnp.zeros((T,), dtype)
-    (X, lw, _), outs = jax.lax.scan(cycle, (X0, lw0, key), (y_all, m_all, r_all, inp_seq))
+    (X, lw, _), outs = jax.lax.scan(cycle, (X0, lw0, key), (y_all, m_all, r_all, inputs))
     mean, sd, ess, res, ll = outs[:5]
     stored = outs[5:] if store else (None, None)
     return PFResult(mean, sd, ess, res, ll, unflatten_ensemble(X, unravel), lw, *stored)

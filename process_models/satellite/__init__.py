@@ -1,5 +1,6 @@
 """Satellite inputs for VPRM: spectral indices, quality masks and snow handling, and
-temporal interpolation / per-pixel index statistics (pyVPRM 6.0.1 conventions)."""
+temporal interpolation / per-pixel index statistics (pyVPRM 6.0.1 conventions); Sentinel-2
+biophysical variables (LAI, FAPAR, FCOVER) with the SNAP/SL2P networks (:mod:`.sl2p`)."""
 from .indices import INDEX_ATTRS, compute_indices, evi, evi2, kndvi, lswi, ndvi, nirv
 from .qa import (
     apply_snow_rule,
@@ -11,6 +12,8 @@ from .qa import (
     sentinel2_snow,
     snow_run_length,
 )
+from .sl2p import (SL2P_BANDS, SL2P_FLAGS, SL2P_UNITS, SL2P_VARIABLES, SL2PNetwork,
+                   biophysical_variables, load_sl2p, load_sl2p_test_cases, sl2p)
 from .temporal import (
     EVI_THRESHOLD_FRACTION,
     STAT_KEYS,
@@ -33,4 +36,6 @@ __all__ = [
     "causal_statistics", "climatological_statistics", "yearly_statistics_dataset",
     "causal_statistics_dataset", "climatological_statistics_dataset",
     "EVI_THRESHOLD_FRACTION", "STAT_KEYS",
+    "SL2P_BANDS", "SL2P_FLAGS", "SL2P_UNITS", "SL2P_VARIABLES", "SL2PNetwork",
+    "biophysical_variables", "load_sl2p", "load_sl2p_test_cases", "sl2p",
 ]
