@@ -3,6 +3,7 @@ posterior covariance, masks, pytree controls, equivalence with the ensemble smoo
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from assimilation.ensemble import esmda, iterative_ensemble_smoother
 from assimilation.variational import fourdvar
@@ -33,6 +34,7 @@ def analytic(mask=None):
     return XB + K @ (y - Gm @ XB), B - K @ Gm @ B
 
 
+@pytest.mark.standard_promotion("fourdvar's default optimizer: optax.lbfgs adds its int32 memory index to an int64 jnp.arange (x64)")
 def test_linear_4dvar_equals_analytic():
     xa, Pa = analytic()
     res = fourdvar(forward, jnp.asarray(XB), Y, RV, background_cov=B, posterior_cov=True)
@@ -43,6 +45,7 @@ def test_linear_4dvar_equals_analytic():
     np.testing.assert_allclose(adam.control, xa, atol=1e-4)   # first-order method: looser
 
 
+@pytest.mark.standard_promotion("fourdvar's default optimizer: optax.lbfgs adds its int32 memory index to an int64 jnp.arange (x64)")
 def test_masked_observations_and_pytree_control():
     mask = np.ones((T, 2))
     mask[1:4, 0] = 0

@@ -294,7 +294,7 @@ class FluxLikelihood(dist.Distribution):
         eta = (value - self.loc) / self.scale
         if self.ar1:
             has_prev = self.prev_index >= 0
-            rho_k = jnp.where(has_prev, jnp.power(self.rho, jnp.maximum(self.lag, 1)), 0.0)
+            rho_k = jnp.where(has_prev, jnp.power(self.rho, jnp.maximum(self.lag, 1).astype(eta.dtype)), 0.0)
             s = jnp.sqrt(jnp.clip(1.0 - rho_k ** 2, 1e-12, None))
             eta_prev = eta[..., jnp.clip(self.prev_index, 0, None)]
             innov = (eta - rho_k * eta_prev) / s

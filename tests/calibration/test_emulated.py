@@ -2,6 +2,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from assimilation.calibration import ErrorModel, FluxObservations, ParamPrior, build_model
 from assimilation.calibration.emulated import calibrate_with_surrogate, importance_reweight
@@ -36,6 +37,7 @@ def test_reweighting_exact_surrogate_draws_recovers_process_posterior():
     np.testing.assert_allclose(same.weights, 1 / 4000, rtol=1e-8)
 
 
+@pytest.mark.standard_promotion("numpyro's two-sided truncated distribution log_prob weights its log-cdfs by an integer array in logsumexp; numpyro's NUTS divides the float sum of accept probabilities by the integer number of proposals")
 def test_vprm_coarse_forcing_surrogate(vprm_problem, vprm_model):
     """Cheap surrogate: VPRM on 3-hour block-mean forcing (PAR and temperature). NUTS on
     it, then reweighting against hourly VPRM. Block-averaging PAR through the non-linear

@@ -29,12 +29,14 @@ def conjugate():
     return model, mean, cov
 
 
+@pytest.mark.standard_promotion("optax.lbfgs adds its int32 memory index to an int64 jnp.arange (x64)")
 def test_map_by_lbfgs_is_the_analytic_mode(conjugate):
     model, mean, _ = conjugate
     m = find_map(model, jax.random.key(0))
     np.testing.assert_allclose([m.values["b0"], m.values["b1"]], mean, atol=1e-5)
 
 
+@pytest.mark.standard_promotion("numpyro's NUTS divides the float sum of accept probabilities by the integer number of proposals")
 def test_nuts_matches_analytic_posterior_and_resumes(conjugate, tmp_path):
     model, mean, cov = conjugate
     res = run_nuts(model, jax.random.key(1), num_warmup=300, num_samples=300, num_chains=2,
@@ -55,6 +57,7 @@ def test_nuts_matches_analytic_posterior_and_resumes(conjugate, tmp_path):
 
 
 @pytest.mark.parametrize("guide", ["normal", "mvn", "lowrank"])
+@pytest.mark.standard_promotion("numpyro's SVI optimizer: optax.adam computes its bias correction as a Python float decay raised to its int32 step count")
 def test_svi_guides_recover_the_posterior_mean(conjugate, guide):
     import optax
     model, mean, cov = conjugate
@@ -65,6 +68,7 @@ def test_svi_guides_recover_the_posterior_mean(conjugate, guide):
     assert fit.losses[-100:].mean() < fit.losses[:100].mean()
 
 
+@pytest.mark.standard_promotion("numpyro's two-sided truncated distribution log_prob weights its log-cdfs by an integer array in logsumexp; numpyro's NUTS divides the float sum of accept probabilities by the integer number of proposals")
 def test_vprm_twin_experiment_covers_truth(vprm_problem):
     """Data simulated from VPRM with known parameters: the 90 % posterior intervals of
     NUTS cover every true value (3 parameters; fixed seed)."""

@@ -24,6 +24,7 @@ def test_priors_follow_table_and_floor_par0():
     assert -5.0 <= b.min() and b.max() <= 10.0
 
 
+@pytest.mark.standard_promotion("numpyro's two-sided truncated distribution log_prob weights its log-cdfs by an integer array in logsumexp")
 def test_truncated_prior_density_matches_scipy():
     p = priors_from_table(parameter_table("eu2007"), class_id=3)["beta"]
     lo, hi = p.bounds_t

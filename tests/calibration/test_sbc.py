@@ -7,6 +7,7 @@ parameters). Failing on purpose: the same data fitted with sigma three times too
 """
 import jax
 import numpy as np
+import pytest
 from scipy import stats
 
 from assimilation.calibration import ErrorModel, FluxObservations
@@ -28,6 +29,7 @@ def test_rank_uniformity_exact_sampler_passes_and_narrow_fails():
     assert rank_uniformity((narrow < theta[:, None]).sum(1), L, 10)[1][0] < 1e-6
 
 
+@pytest.mark.standard_promotion("numpyro's two-sided truncated distribution log_prob weights its log-cdfs by an integer array in logsumexp; numpyro's NUTS divides the float sum of accept probabilities by the integer number of proposals")
 def test_sbc_vprm_nuts(vprm_problem):
     fn, pri, _, forcing = vprm_problem
     obs = FluxObservations.from_arrays(np.zeros(forcing.par.shape[0]))
