@@ -26,7 +26,7 @@ venv: $(STAMP)
 
 # The demo: the VPRM study in full, then every other study in its quick configuration
 # (each writes REPORT.md, figures and metrics under experiments/output/<study>/).
-QUICK_STUDIES := coupled_study flux_processing_study fusion_study calibration_vprm \
+QUICK_STUDIES := coupled_study bmi_coupling_study flux_processing_study fusion_study calibration_vprm \
                  emulator_study da_lorenz da_twin_coupled da_coupled_real calibration_coupled
 
 demo: $(STAMP)

@@ -141,6 +141,8 @@ STUDIES = {
                    "VPRM at Park Falls (tower + MODIS) and Munich (MODIS + ERA5)"),
     "coupled": ("experiments.coupled_study",
                 "coupled soil-water/photosynthesis model at CH-Dav, FR-Hes, BE-Vie, FR-Aqui"),
+    "bmi-coupling": ("experiments.bmi_coupling_study",
+                     "BMI couplings: coupled model + VPRM at AT-Neu; surface + soil components"),
     "flux-processing": ("experiments.flux_processing_study",
                         "u*, MDS gap filling, partitioning, random error at CH-Dav and DE-Tha"),
     "fusion": ("experiments.fusion_study",

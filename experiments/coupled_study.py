@@ -10,8 +10,8 @@ mean diurnal cycle; Falge et al. 2001, Agric. For. Meteorol. 107, 43). Metrics: 
 Pearson r), RMSE and bias (model - obs) of half-hourly and daily means.
 
 Sites: CH-Dav 2013-2022 (2018 and 2022 droughts), FR-Hes 2016 (soil-water profiles), BE-Vie
-2014 (satellite LAI forcing), the ISMN FR-Aqui soil-moisture station, and a BMI coupling of
-the model with VPRM (Mahadevan et al. 2008) at AT-Neu, July 2010.
+2014 (satellite LAI forcing) and the ISMN FR-Aqui soil-moisture station. The model's BMI
+couplings (with VPRM at AT-Neu, and as two components) are in ``bmi_coupling_study``.
 
 Run: ``python -m experiments.coupled_study [--quick] [--out DIR]``; ``--quick`` runs CH-Dav
 May-August 2018 only (< 60 s). Expected (full run): seasonal cycles of GPP, LE and SWC
@@ -41,7 +41,7 @@ DRIVERS = ("air_temperature", "vpd", "shortwave_in", "precipitation", "air_press
 @dataclass(frozen=True)
 class Settings:
     out: str = "experiments/output/coupled_study"
-    sites: str = "CH-Dav,FR-Hes,BE-Vie,FR-Aqui,AT-Neu"
+    sites: str = "CH-Dav,FR-Hes,BE-Vie,FR-Aqui"
     chdav_start: str = "2013-01-01"
     chdav_end: str = "2022-12-31"
     spin_up_year: str = "2013"       # "" = no spin-up (soil at field capacity)
@@ -285,86 +285,7 @@ def fr_aqui(st: Settings, figs: list) -> tuple[list, dict]:
                   "seasonal_obs": daily_obs.groupby(daily_obs.index.month).mean()}
 
 
-def at_neu(st: Settings, figs: list) -> tuple[list, dict]:
-    """## BMI coupling demo: coupled model + VPRM at AT-Neu, July 2010
-
-    Both models run through their BMI only (`BmiCoupled`, `BmiVPRM`; configs written next to
-    this report), pymt-style: every half-hour the coupled model's root-zone soil water (0-0.3
-    m, thickness-weighted) is sent to VPRM's soil-moisture water stress with `set_value`,
-    then both `update()`. Tower: bigleaf FLUXNET2015 month subset; VPRM greenness: MOD13A1
-    EVI and SWIR2-LSWI (valid composites at their centre dates, built with
-    `process_models.io.vprm_site_forcing`); VPRM parameters pyVPRM MODIS grassland; coupled
-    model GRA on loam; shortwave from PPFD. The July grass cut (MODIS LAI 6.4 -> 4.6) is not
-    represented by either model."""
-    import xarray as xr
-
-    from process_models import coupled
-    from process_models.bmi import BmiCoupled, BmiVPRM
-    from process_models.coupled.insertion import root_zone_weights
-    from process_models.io import data_path, read_bigleaf_month, read_modis_sites_mod13a1, vprm_site_forcing
-    s, out = get_site("AT-Neu"), Path(st.out)
-    params = coupled.load_parameters(s.pft, s.soil_texture)
-    tower = read_bigleaf_month(data_path(s.folder, s.file + ".gz"))
-    sat = read_modis_sites_mod13a1(site="AT-Neu").sel(time="2010")
-    sat = sat.where(sat.valid, drop=True)
-    sat = sat.assign_coords(time=sat.time.values + np.timedelta64(8, "D"))   # composite centres
-    f = vprm_site_forcing(tower, sat, swir="swir21", year=2010)
-    fc, one = float(coupled.soil_water.field_capacity(params.soil)), {"units": "1"}
-    xr.Dataset({"air_temperature": tower.air_temperature, "par": tower.ppfd_in,
-                **{k: ("time", np.asarray(getattr(f, k)), one) for k in ("evi", "lswi")},
-                **{k: ((), float(getattr(f, k)[0]), one) for k in ("evi_threshold", "lswi_min", "lswi_max")},
-                "class_fractions": (("vprm_class",), [1.0], one),
-                "soil_water_content": ("time", np.full(tower.sizes["time"], fc), {"units": "m3 m-3"})},
-               coords={"time": tower.time, "vprm_class": [s.vprm_class]},
-               attrs={"site_id": s.name, "latitude": s.latitude, "longitude": s.longitude}
-               ).to_netcdf(out / "atneu_vprm_forcing.nc")
-    theta = lambda psi: float(coupled.soil_water.theta_from_head(psi, params.soil))  # noqa: E731
-    where = f"latitude = {s.latitude}\nlongitude = {s.longitude}"
-    (out / "atneu_vprm.toml").write_text(
-        f'[model]\ntable = "pyvprm_modis"\ntemperatures = "copernicus"\nclasses = [{s.vprm_class}]\n'
-        f'water_stress = "lswi_soil_moisture"\n[forcing]\nfile = "atneu_vprm_forcing.nc"\n{where}\n'
-        f"[time]\ntime_step = 1800\n[parameters]\ntheta_wilt = [{theta(params.roots.psi_close)}]\n"
-        f"theta_crit = [{theta(params.roots.psi_open)}]\n")
-    (out / "atneu_coupled.toml").write_text(
-        f'[model]\npft = "{s.pft}"\nsoil_texture = "{s.soil_texture}"\n[forcing]\nreader = "bigleaf_month"\n'
-        f'path = "{s.folder}/{s.file}.gz"\n{where}\nlai = "pool"\n[time]\ntime_step = 1800\n')
-    cm, vm = BmiCoupled(), BmiVPRM()
-    cm.initialize(str(out / "atneu_coupled.toml"))
-    vm.initialize(str(out / "atneu_vprm.toml"))
-    w = root_zone_weights(params.layer_thickness, 0.3)
-    swc, val = np.empty(cm.get_grid_size(cm.get_var_grid("soil_water__volume_fraction"))), np.empty(1)
-    names = {"gpp": "land_vegetation__gross_primary_productivity",
-             "nee": "land_ecosystem__net_carbon-dioxide_exchange_flux"}
-    rec = {f"{m}_{k}": [] for m in "cv" for k in names} | {"swc": []}
-    n = int(round(cm.get_end_time() / cm.get_time_step()))
-    for _ in range(n):
-        rec["swc"].append(float(w @ cm.get_value("soil_water__volume_fraction", swc)))
-        vm.set_value("soil_water__volume_fraction", np.array(rec["swc"][-1:]))
-        cm.update()
-        vm.update()
-        for m, model in (("c", cm), ("v", vm)):
-            for k, name in names.items():
-                rec[f"{m}_{k}"].append(model.get_value(name, val)[0])
-    cm.finalize()
-    vm.finalize()
-    t = pd.DatetimeIndex(tower.time.values)
-    rows = []
-    for m, label in (("c", "coupled model, BMI"), ("v", "VPRM pyVPRM-MODIS grassland, BMI")):
-        rows += skill_rows({"GPP (NT, USTAR50)": (rec[f"{m}_gpp"], tower.gpp.values),
-                            "NEE (gap-filled)": (rec[f"{m}_nee"], tower.nee_filled.values)}, t,
-                           site="AT-Neu", period=f"2010-07 ({label})")
-    df = pd.DataFrame({"tower": tower.gpp.values, "coupled": rec["c_gpp"], "VPRM": rec["v_gpp"]}, index=t)
-    fig, ax = plt.subplots(1, 2, figsize=(13, 4))
-    df.groupby(t.hour + t.minute / 60).mean().plot(ax=ax[0], xlabel="hour (local standard time)",
-                                                   ylabel="GPP (umol m-2 s-1)", title="AT-Neu July 2010: mean diurnal GPP")
-    df.resample("D").mean().plot(ax=ax[1], ylabel="daily GPP (umol m-2 s-1)")
-    pd.Series(rec["swc"], index=t).resample("D").mean().plot(ax=ax[1].twinx(), style="k:",
-                                                             ylabel="root-zone SWC 0-0.3 m (m3 m-3)")
-    save_figure(fig, out, "atneu_bmi_coupling.png", figs)
-    return rows, {"notes": [], "n_steps": n}
-
-
-STAGES = {"CH-Dav": ch_dav, "FR-Hes": fr_hes, "BE-Vie": be_vie, "FR-Aqui": fr_aqui, "AT-Neu": at_neu}
+STAGES = {"CH-Dav": ch_dav, "FR-Hes": fr_hes, "BE-Vie": be_vie, "FR-Aqui": fr_aqui}
 
 
 def seasonal_figure(infos: dict, out, figs: list):

@@ -21,7 +21,7 @@ from experiments.report import failed_expectations  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "experiments" / "notebooks"
-STUDIES = ("vprm_first_study", "coupled_study", "flux_processing_study", "fusion_study",
+STUDIES = ("vprm_first_study", "coupled_study", "bmi_coupling_study", "flux_processing_study", "fusion_study",
            "calibration_vprm", "calibration_coupled", "emulator_study", "da_lorenz",
            "da_twin_coupled", "da_coupled_real")
 CELL_TIMEOUT_S = 1800

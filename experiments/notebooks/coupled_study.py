@@ -25,7 +25,7 @@
 # What it shows: skill (R2, RMSE, bias) for GPP, NEE, LE and soil water at CH-Dav (the quick
 # run: May-August 2018, the drought summer); the full run adds the 2013-2022 drought
 # response at CH-Dav, FR-Hes soil-water profiles, satellite vs prognostic LAI at BE-Vie, the
-# FR-Aqui soil-moisture station, and a BMI coupling with VPRM at AT-Neu.
+# FR-Aqui soil-moisture station (the BMI couplings are in the bmi_coupling_study notebook).
 
 # %% [markdown]
 # ## Run the study

@@ -43,7 +43,7 @@ from flax import struct
 
 from ..units import DataValidationError
 from .canopy import canopy_fluxes
-from .carbon import (carbon_step, leaf_area_index, lloyd_taylor, moisture_factor,
+from .carbon import (carbon_step, lloyd_taylor, moisture_factor,
                      steady_state_pools)
 from .evapotranspiration import latent_heat_vaporization, penman_monteith
 from .interception import (acclimation_factor, acclimation_update, interception_step,
