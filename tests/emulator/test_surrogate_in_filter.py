@@ -1,4 +1,5 @@
-"""The assimilation code takes the hybrid emulator unchanged: the same ensemble-filter call
+"""The assimilation code takes the hybrid emulator unchanged: the same ensemble-filter call,
+with the one adapter ``interface_forecast`` from a model's step to a filter cycle,
 propagates members with ``coupled.step`` or with ``HybridCoupledSurrogate.step`` (the one
 model interface), and in both the analysis pulls top-layer soil water towards the data."""
 import numpy as np
@@ -9,25 +10,14 @@ import jax.numpy as jnp
 
 coupled = pytest.importorskip("process_models.coupled")
 
-from assimilation.ensemble import ETKF, ensemble_filter  # noqa: E402
+from assimilation.ensemble import ETKF, ensemble_filter, interface_forecast  # noqa: E402
+from assimilation.observations import Observations  # noqa: E402
 from emulator.coupled import coupled_spec  # noqa: E402
 
 from .test_hybrid import random_surrogate  # noqa: E402
 
 N_MEMBERS, CYCLES, STEPS = 6, 3, 4
 TRUE_TOP_SWC = 0.20
-
-
-def _cycle_model(step):
-    """One filter cycle = STEPS model steps of one member (the filter vmaps members)."""
-    def model(member, inputs):
-        forcing_cycle, params = inputs
-        def body(state, f_t):
-            state, _ = step(state, f_t, params)
-            return state, None
-        member, _ = jax.lax.scan(body, member, forcing_cycle)
-        return member
-    return model
 
 
 @pytest.fixture(scope="module")
@@ -43,21 +33,20 @@ def problem():
     params = spec.params_from_vector(jnp.asarray((lo + hi) / 2))
     forcing = spec.forcing_from_matrix(jnp.asarray(F))
     per_cycle = jax.tree.map(lambda a: a.reshape((CYCLES, STEPS) + a.shape[1:]), forcing)
-    params_t = jax.tree.map(lambda a: jnp.broadcast_to(a, (CYCLES,) + jnp.shape(a)), params)
     n = params.n_layers
     theta = jnp.asarray(0.24 + 0.04 * r.standard_normal((N_MEMBERS, 1)) * np.ones((1, n)))
     ensemble = jax.vmap(lambda th: coupled.initial_state(params, forcing, theta=th))(theta)
-    obs = jnp.full((CYCLES, 1), TRUE_TOP_SWC)
-    return spec, (per_cycle, params_t), ensemble, obs
+    obs = Observations.from_arrays(np.full((CYCLES, 1), TRUE_TOP_SWC), 0.01 ** 2,
+                                   names=("soil_water_content_top",), units=("m3 m-3",))
+    return spec, params, per_cycle, ensemble, obs
 
 
 @pytest.mark.parametrize("which", ["process_model", "hybrid_emulator"])
 def test_filter_takes_process_model_or_emulator_unchanged(problem, which):
-    spec, inputs, ensemble, obs = problem
+    spec, params, per_cycle, ensemble, obs = problem
     step = coupled.step if which == "process_model" else random_surrogate(spec, 5).step
-    res = ensemble_filter(jax.random.PRNGKey(0), _cycle_model(step), ensemble, obs,
-                          jnp.array([0.01 ** 2]), lambda m: m.soil_water_content[:1],
-                          method=ETKF(), inputs=inputs)
+    res = ensemble_filter(jax.random.key(0), interface_forecast(step, params=params), ensemble, obs,
+                          lambda m: m.soil_water_content[:1], method=ETKF(), inputs=per_cycle)
     fc = np.asarray(res.forecast_mean.soil_water_content[:, 0])
     an = np.asarray(res.analysis_mean.soil_water_content[:, 0])
     assert np.all(np.isfinite(an)) and int(np.sum(res.n_failed)) == 0
