@@ -323,7 +323,7 @@ def analyse(method, ensemble, obs, obs_var, obs_operator: Callable, *, mask=None
         the analysis is then done on the unbounded variables z = forward(x).
     replace_failed : replace non-finite members by copies of healthy ones first.
     """
-    key = jax.random.PRNGKey(0) if key is None else key
+    key = jax.random.key(0) if key is None else key
     k_fail, k_method = jax.random.split(key)
     X, unravel = flatten_ensemble(ensemble)
     fwd = (lambda x: x) if transform is None else transform.forward

@@ -50,7 +50,7 @@ def numpyro_factor(name: str, key, model: Callable, ensemble, observations, obs_
         def model(obs):
             forcing = numpyro.sample("F", dist.Normal(8.0, 2.0))
             step = lambda x, _: lorenz96.step(x, 0.05, forcing)
-            numpyro_factor("enkf", jax.random.PRNGKey(0), step, ens0, obs, 1.0, h)
+            numpyro_factor("enkf", jax.random.key(0), step, ens0, obs, 1.0, h)
     """
     import numpyro
 

@@ -187,7 +187,7 @@ def case_l96(n_cycles, n, repeats, seed=0):
     model = _l96_model
 
     def run_jax():
-        return ensemble_filter(jax.random.PRNGKey(0), model, jnp.asarray(E0), jnp.asarray(ys),
+        return ensemble_filter(jax.random.key(0), model, jnp.asarray(E0), jnp.asarray(ys),
                                jnp.ones(40), _identity, inflation=1.02).analysis_mean
 
     jm = np.asarray(run_jax())

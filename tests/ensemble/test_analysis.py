@@ -33,7 +33,7 @@ def _moments(E):
 def test_square_root_filters_equal_kalman_exactly(method):
     """Exact first two moments in -> exact KF mean and covariance out (any N > Nx)."""
     E = exact_moments_ensemble(np.random.default_rng(1), MEAN, COV, 12)
-    res = analyse(method, jnp.asarray(E), Y, R_DIAG, lin_h, key=jax.random.PRNGKey(3))
+    res = analyse(method, jnp.asarray(E), Y, R_DIAG, lin_h, key=jax.random.key(3))
     m, P = _moments(res.ensemble)
     np.testing.assert_allclose(m, MA, atol=1e-10)
     np.testing.assert_allclose(P, PA, atol=1e-10)
@@ -63,7 +63,7 @@ def test_denkf_mean_exact_and_covariance_approximate():
 def test_stochastic_enkf_converges_to_kalman():
     """Large N: sampling error ~ 1/sqrt(N); tolerances 5 standard errors."""
     E = exact_moments_ensemble(np.random.default_rng(2), MEAN, COV, 4000)
-    res = analyse(EnKF(), jnp.asarray(E), Y, R_DIAG, lin_h, key=jax.random.PRNGKey(0))
+    res = analyse(EnKF(), jnp.asarray(E), Y, R_DIAG, lin_h, key=jax.random.key(0))
     m, P = _moments(res.ensemble)
     se = np.sqrt(np.diag(PA) / 4000)
     assert np.all(np.abs(m - MA) < 5 * se + 1e-12)
@@ -71,7 +71,7 @@ def test_stochastic_enkf_converges_to_kalman():
 
 
 def test_rotation_is_orthogonal_and_mean_preserving():
-    Q = np.asarray(random_rotation(jax.random.PRNGKey(0), 7, jnp.float64))
+    Q = np.asarray(random_rotation(jax.random.key(0), 7, jnp.float64))
     np.testing.assert_allclose(Q @ Q.T, np.eye(7), atol=1e-12)
     np.testing.assert_allclose(Q @ np.ones(7), np.ones(7), atol=1e-12)
 
@@ -81,7 +81,7 @@ def test_masked_observations_change_nothing(method):
     """A masked (or NaN) observation, even with a NaN prediction, gives exactly the
     analysis without that observation; nothing becomes NaN."""
     E = jnp.asarray(exact_moments_ensemble(np.random.default_rng(1), MEAN, COV, 8))
-    key = jax.random.PRNGKey(7)
+    key = jax.random.key(7)
     h_nan = lambda x: jnp.concatenate([lin_h(x)[:2], jnp.array([jnp.nan])])  # noqa: E731
     y_nan = np.array([Y[0], Y[1], 1e30])
     masked = analyse(method, E, y_nan, R_DIAG, h_nan, mask=np.array([1, 1, 0]), key=key)
@@ -110,7 +110,7 @@ def test_failed_member_replaced_and_finite():
     E = np.array(exact_moments_ensemble(np.random.default_rng(1), MEAN, COV, 10))
     E[3, 2] = np.nan
     E[6, 0] = np.inf
-    res = analyse(ETKF(), jnp.asarray(E), Y, R_DIAG, lin_h, key=jax.random.PRNGKey(0))
+    res = analyse(ETKF(), jnp.asarray(E), Y, R_DIAG, lin_h, key=jax.random.key(0))
     assert int(res.n_failed) == 2
     assert np.all(np.isfinite(res.ensemble))
     # failed members became copies of healthy ones: the analysis equals the analysis of

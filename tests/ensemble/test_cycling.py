@@ -34,7 +34,7 @@ def _linear_filter(N, store=False, seed=1):
     ys = _linear_problem()
     E0 = jnp.asarray(exact_moments_ensemble(np.random.default_rng(seed), M0, P0, N))
     model = lambda x, _: jnp.asarray(M) @ x  # noqa: E731
-    res = ensemble_filter(jax.random.PRNGKey(seed), model, E0, jnp.asarray(ys), jnp.array([0.5]),
+    res = ensemble_filter(jax.random.key(seed), model, E0, jnp.asarray(ys), jnp.array([0.5]),
                           lambda x: x[:1], method=ETKF(), model_noise=jnp.sqrt(jnp.diag(jnp.asarray(Q))),
                           store=store)
     return ys, res
@@ -76,7 +76,7 @@ def test_failed_members_are_replaced_during_cycling():
         nxt = jnp.asarray(M) @ x
         return jnp.where(x[0] > 1.5, jnp.nan, nxt)
 
-    res = ensemble_filter(jax.random.PRNGKey(0), model, E0, jnp.asarray(ys), jnp.array([0.5]),
+    res = ensemble_filter(jax.random.key(0), model, E0, jnp.asarray(ys), jnp.array([0.5]),
                           lambda x: x[:1], model_noise=0.3)
     assert int(res.n_failed.sum()) > 0
     assert np.all(np.isfinite(res.analysis_mean)) and np.all(np.isfinite(res.final_ensemble))
@@ -90,9 +90,9 @@ def test_missing_observations_in_cycling():
     ys_nan[2:5] = np.nan
     E0 = jnp.asarray(exact_moments_ensemble(np.random.default_rng(0), M0, P0, 50))
     model = lambda x, _: jnp.asarray(M) @ x  # noqa: E731
-    a = ensemble_filter(jax.random.PRNGKey(0), model, E0, jnp.asarray(ys_nan), jnp.array([0.5]),
+    a = ensemble_filter(jax.random.key(0), model, E0, jnp.asarray(ys_nan), jnp.array([0.5]),
                         lambda x: x[:1])
-    b = ensemble_filter(jax.random.PRNGKey(0), model, E0, jnp.asarray(ys), jnp.array([0.5]),
+    b = ensemble_filter(jax.random.key(0), model, E0, jnp.asarray(ys), jnp.array([0.5]),
                         lambda x: x[:1], obs_mask=jnp.asarray(mask))
     np.testing.assert_allclose(a.analysis_mean, b.analysis_mean, atol=1e-12)
     np.testing.assert_allclose(a.analysis_mean[2:5], a.forecast_mean[2:5], atol=1e-12)
@@ -114,7 +114,7 @@ def _l63_twin(n_cycles, N, method, infl, seeds=(0, 1, 2, 3), dko=25):
         err = jnp.sqrt(jnp.mean((res.analysis_mean - truth) ** 2, axis=1))
         return err[n_cycles // 5:].mean()
 
-    keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds))
+    keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))
     return float(jax.vmap(one)(keys).mean())
 
 
@@ -127,7 +127,7 @@ def test_lorenz63_etkf_skill_short():
 
 
 def _l96_twin(n_cycles, N, method, infl, seed=0, spin=100):
-    key = jax.random.PRNGKey(seed)
+    key = jax.random.key(seed)
     k1, k2, k3 = jax.random.split(key, 3)
     x0 = lorenz96.integrate(lorenz96.initial_state(40, dtype=jnp.float64), 2000)
     cycle = lambda x, _: lorenz96.step(x, 0.05)  # noqa: E731
@@ -156,12 +156,12 @@ def test_joint_state_parameter_estimation_lorenz96_forcing():
     """Augmented state (x, F): prior F ~ N(10, 1) (truth 8), N = 20, state inflation 1.02,
     separate parameter inflation 1.05 (1.01 lets the F spread collapse). After the first
     100 cycles the RMS error of mean F is < 0.1, and the final error is within 3 spreads."""
-    key = jax.random.PRNGKey(0)
+    key = jax.random.key(0)
     x0 = lorenz96.integrate(lorenz96.initial_state(40, dtype=jnp.float64), 2000)
     step = lambda x, _, F: lorenz96.step(x, 0.05, F)  # noqa: E731
     truth = jax.lax.scan(lambda x, _: (step(x, None, 8.0),) * 2, x0, None, length=300)[1]
     ys = truth + jax.random.normal(key, truth.shape)
-    k1, k2 = jax.random.split(jax.random.PRNGKey(1))
+    k1, k2 = jax.random.split(jax.random.key(1))
     E0 = Augmented(x0 + jax.random.normal(k1, (20, 40)), 10.0 + jax.random.normal(k2, (20,)))
     infl = augmented_inflation(Augmented(x0, jnp.array(0.0)), 1.02, 1.05)
     res = ensemble_filter(key, augmented_model(step), E0, ys, jnp.ones(40), lambda m: m.state,

@@ -28,7 +28,7 @@ def _problem(T=6, N=12, seed=0):
 
 def _run(rtps=0.0, rtpp=0.0, postprocess=None, store=True, T=6):
     ys, E0 = _problem(T)
-    return ensemble_filter(jax.random.PRNGKey(0), _model, E0, ys, jnp.array([0.4, 0.4]), _h,
+    return ensemble_filter(jax.random.key(0), _model, E0, ys, jnp.array([0.4, 0.4]), _h,
                            method=ETKF(), rtps=rtps, rtpp=rtpp, postprocess=postprocess,
                            store=store)
 

@@ -26,7 +26,7 @@ E0 = jnp.asarray(np.random.default_rng(1).standard_normal((400, 1)))
 
 
 def _ll(a):
-    return filter_log_likelihood(jax.random.PRNGKey(0), lambda x, _: a * x, E0, jnp.asarray(YS),
+    return filter_log_likelihood(jax.random.key(0), lambda x, _: a * x, E0, jnp.asarray(YS),
                                  jnp.array([RV]), lambda x: x, model_noise=jnp.sqrt(Q))
 
 
@@ -56,7 +56,7 @@ def test_numpyro_factor_adds_the_filter_likelihood():
 
     def model():
         a = numpyro.sample("a", dist.Normal(0.5, 0.3))
-        numpyro_factor("enkf", jax.random.PRNGKey(0), lambda x, _: a * x, E0, jnp.asarray(YS),
+        numpyro_factor("enkf", jax.random.key(0), lambda x, _: a * x, E0, jnp.asarray(YS),
                        jnp.array([RV]), lambda x: x, model_noise=jnp.sqrt(Q))
 
     lp, _ = log_density(model, (), {}, {"a": A_TRUE})

@@ -18,7 +18,7 @@ def test_esmda_1d_gauss_linear():
     mean = var * (a * (y - b) / cd + mu / S)
     X = mu + np.sqrt(S) * np.random.default_rng(0).standard_normal((1000, 1))
     for alphas in (1, 4, [9.333, 7.0, 4.0, 2.0]):
-        res = esmda(jax.random.PRNGKey(1), lambda x: a * x + b, jnp.asarray(X), jnp.array([y]),
+        res = esmda(jax.random.key(1), lambda x: a * x + b, jnp.asarray(X), jnp.array([y]),
                     jnp.array([cd]), alphas=alphas)
         post = np.asarray(res.ensemble)[:, 0]
         assert abs(post.mean() - mean) <= 0.2 + 0.1 * abs(mean)
@@ -36,8 +36,8 @@ def test_esmda_multivariate_full_cd_and_alpha_normalisation():
     m_post, P_post = kf_update(mu, CM, G, CD, y)
     X = jnp.asarray(rng.multivariate_normal(mu, CM, 4000))
     g = lambda x: jnp.asarray(G) @ x  # noqa: E731
-    r1 = np.asarray(esmda(jax.random.PRNGKey(0), g, X, y, CD, alphas=1).ensemble)
-    r4 = np.asarray(esmda(jax.random.PRNGKey(1), g, X, y, CD, alphas=4).ensemble)
+    r1 = np.asarray(esmda(jax.random.key(0), g, X, y, CD, alphas=1).ensemble)
+    r4 = np.asarray(esmda(jax.random.key(1), g, X, y, CD, alphas=4).ensemble)
     for r in (r1, r4):
         assert np.linalg.norm(r.mean(0) - m_post) / np.linalg.norm(m_post) < 0.05
     np.testing.assert_allclose(r1.var(0), r4.var(0), rtol=0.15)
@@ -91,6 +91,6 @@ def test_esmda_close_to_map_on_weakly_nonlinear_problem():
     samples the posterior, whose mean differs from the mode at O(nonlinearity))."""
     mu, B, g, y, r, _ = _weakly_nonlinear()
     X = jnp.asarray(np.random.default_rng(0).multivariate_normal(mu, B, 2000))
-    res = esmda(jax.random.PRNGKey(0), g, X, y, r, alphas=8)
+    res = esmda(jax.random.key(0), g, X, y, r, alphas=8)
     var = fourdvar(g, jnp.asarray(mu), y, r, background_cov=B, max_iter=100)
     np.testing.assert_allclose(np.asarray(res.ensemble).mean(0), np.asarray(var.control), atol=0.05)
