@@ -17,9 +17,9 @@ jax.config.update("jax_enable_x64", True)
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",
-        "standard_promotion(reason): run the test under jax_numpy_dtype_promotion='standard' "
+        "standard_promotion(*reasons): run the test under jax_numpy_dtype_promotion='standard' "
         "because a third-party library (optax, numpyro, ...) mixes dtypes internally; the "
-        "reason names the library and the operation")
+        "reasons name the library and the operation")
 
 
 @pytest.fixture(autouse=True)
@@ -28,8 +28,8 @@ def _standard_promotion(request):
     if marker is None:
         yield
         return
-    if not (marker.args and isinstance(marker.args[0], str) and marker.args[0].strip()):
+    if not marker.args or not all(isinstance(r, str) and r.strip() for r in marker.args):
         raise pytest.UsageError(
-            f"{request.node.nodeid}: standard_promotion needs the reason as its argument")
+            f"{request.node.nodeid}: standard_promotion needs its reasons as arguments")
     with jax.numpy_dtype_promotion("standard"):
         yield

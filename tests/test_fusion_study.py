@@ -9,7 +9,11 @@ import pytest
 from experiments import fusion_study
 from experiments.report import failed_expectations
 
+# third-party internals that mix dtypes (run under standard promotion, see conftest)
+_ADAM = "optax.adam computes its bias correction as a Python float decay raised to its int32 step count"
 
+
+@pytest.mark.standard_promotion(_ADAM)   # Kalman-fusion MLE (Adam)
 def test_fusion_study_quick_reproduces_expected_results(tmp_path):
     metrics = fusion_study.main(["--quick", "--out", str(tmp_path)])
     for name in ("REPORT.md", "metrics.json", "metrics.csv", "mle_parameters.csv", "rmse_coverage.png",

@@ -8,6 +8,9 @@ import pytest
 from assimilation.ensemble import esmda, iterative_ensemble_smoother
 from assimilation.variational import fourdvar
 
+# third-party internals that mix dtypes (run under standard promotion, see conftest)
+_LBFGS = "optax.lbfgs adds its int32 memory index to an int64 jnp.arange (x64)"
+
 RNG = np.random.default_rng(0)
 M = np.array([[0.95, 0.1, 0.0], [-0.1, 0.9, 0.05], [0.0, -0.05, 0.97]])
 H = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
@@ -34,7 +37,7 @@ def analytic(mask=None):
     return XB + K @ (y - Gm @ XB), B - K @ Gm @ B
 
 
-@pytest.mark.standard_promotion("fourdvar's default optimizer: optax.lbfgs adds its int32 memory index to an int64 jnp.arange (x64)")
+@pytest.mark.standard_promotion(_LBFGS)
 def test_linear_4dvar_equals_analytic():
     xa, Pa = analytic()
     res = fourdvar(forward, jnp.asarray(XB), Y, RV, background_cov=B, posterior_cov=True)
@@ -45,7 +48,7 @@ def test_linear_4dvar_equals_analytic():
     np.testing.assert_allclose(adam.control, xa, atol=1e-4)   # first-order method: looser
 
 
-@pytest.mark.standard_promotion("fourdvar's default optimizer: optax.lbfgs adds its int32 memory index to an int64 jnp.arange (x64)")
+@pytest.mark.standard_promotion(_LBFGS)
 def test_masked_observations_and_pytree_control():
     mask = np.ones((T, 2))
     mask[1:4, 0] = 0

@@ -7,6 +7,10 @@ import pytest
 from assimilation.calibration import ErrorModel, FluxObservations, ParamPrior, build_model
 from assimilation.calibration.emulated import calibrate_with_surrogate, importance_reweight
 
+# third-party internals that mix dtypes (run under standard promotion, see conftest)
+_TRUNC = "numpyro's two-sided truncated distribution weights its log-cdfs by an integer array in logsumexp"
+_NUTS = "numpyro's NUTS divides the float sum of accept probabilities by the integer number of proposals"
+
 
 def _linear(slope_factor):
     rng = np.random.default_rng(0)
@@ -37,7 +41,7 @@ def test_reweighting_exact_surrogate_draws_recovers_process_posterior():
     np.testing.assert_allclose(same.weights, 1 / 4000, rtol=1e-8)
 
 
-@pytest.mark.standard_promotion("numpyro's two-sided truncated distribution log_prob weights its log-cdfs by an integer array in logsumexp; numpyro's NUTS divides the float sum of accept probabilities by the integer number of proposals")
+@pytest.mark.standard_promotion(_TRUNC, _NUTS)
 def test_vprm_coarse_forcing_surrogate(vprm_problem, vprm_model):
     """Cheap surrogate: VPRM on 3-hour block-mean forcing (PAR and temperature). NUTS on
     it, then reweighting against hourly VPRM. Block-averaging PAR through the non-linear

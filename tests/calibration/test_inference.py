@@ -9,6 +9,12 @@ from assimilation.calibration import (ErrorModel, FluxObservations, ParamPrior, 
                                       convergence_summary, find_map, run_nuts, run_svi,
                                       to_inference_data)
 
+# third-party internals that mix dtypes (run under standard promotion, see conftest)
+_LBFGS = "optax.lbfgs adds its int32 memory index to an int64 jnp.arange (x64)"
+_NUTS = "numpyro's NUTS divides the float sum of accept probabilities by the integer number of proposals"
+_ADAM = "optax.adam computes its bias correction as a Python float decay raised to its int32 step count"
+_TRUNC = "numpyro's two-sided truncated distribution weights its log-cdfs by an integer array in logsumexp"
+
 
 @pytest.fixture(scope="module")
 def conjugate():
@@ -29,14 +35,14 @@ def conjugate():
     return model, mean, cov
 
 
-@pytest.mark.standard_promotion("optax.lbfgs adds its int32 memory index to an int64 jnp.arange (x64)")
+@pytest.mark.standard_promotion(_LBFGS)
 def test_map_by_lbfgs_is_the_analytic_mode(conjugate):
     model, mean, _ = conjugate
     m = find_map(model, jax.random.key(0))
     np.testing.assert_allclose([m.values["b0"], m.values["b1"]], mean, atol=1e-5)
 
 
-@pytest.mark.standard_promotion("numpyro's NUTS divides the float sum of accept probabilities by the integer number of proposals")
+@pytest.mark.standard_promotion(_NUTS)
 def test_nuts_matches_analytic_posterior_and_resumes(conjugate, tmp_path):
     model, mean, cov = conjugate
     res = run_nuts(model, jax.random.key(1), num_warmup=300, num_samples=300, num_chains=2,
@@ -57,7 +63,7 @@ def test_nuts_matches_analytic_posterior_and_resumes(conjugate, tmp_path):
 
 
 @pytest.mark.parametrize("guide", ["normal", "mvn", "lowrank"])
-@pytest.mark.standard_promotion("numpyro's SVI optimizer: optax.adam computes its bias correction as a Python float decay raised to its int32 step count")
+@pytest.mark.standard_promotion(_ADAM)
 def test_svi_guides_recover_the_posterior_mean(conjugate, guide):
     import optax
     model, mean, cov = conjugate
@@ -68,7 +74,7 @@ def test_svi_guides_recover_the_posterior_mean(conjugate, guide):
     assert fit.losses[-100:].mean() < fit.losses[:100].mean()
 
 
-@pytest.mark.standard_promotion("numpyro's two-sided truncated distribution log_prob weights its log-cdfs by an integer array in logsumexp; numpyro's NUTS divides the float sum of accept probabilities by the integer number of proposals")
+@pytest.mark.standard_promotion(_TRUNC, _NUTS)
 def test_vprm_twin_experiment_covers_truth(vprm_problem):
     """Data simulated from VPRM with known parameters: the 90 % posterior intervals of
     NUTS cover every true value (3 parameters; fixed seed)."""

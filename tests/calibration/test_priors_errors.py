@@ -10,6 +10,9 @@ from assimilation.calibration import (ErrorModel, FluxLikelihood, FluxObservatio
 from process_models.units import DataValidationError
 from process_models.vprm import parameter_table
 
+# third-party internals that mix dtypes (run under standard promotion, see conftest)
+_TRUNC = "numpyro's two-sided truncated distribution weights its log-cdfs by an integer array in logsumexp"
+
 
 def test_priors_follow_table_and_floor_par0():
     tab = parameter_table("eu2007")
@@ -24,7 +27,7 @@ def test_priors_follow_table_and_floor_par0():
     assert -5.0 <= b.min() and b.max() <= 10.0
 
 
-@pytest.mark.standard_promotion("numpyro's two-sided truncated distribution log_prob weights its log-cdfs by an integer array in logsumexp")
+@pytest.mark.standard_promotion(_TRUNC)
 def test_truncated_prior_density_matches_scipy():
     p = priors_from_table(parameter_table("eu2007"), class_id=3)["beta"]
     lo, hi = p.bounds_t

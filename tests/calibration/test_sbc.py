@@ -13,6 +13,10 @@ from scipy import stats
 from assimilation.calibration import ErrorModel, FluxObservations
 from assimilation.calibration.sbc import rank_uniformity, run_sbc
 
+# third-party internals that mix dtypes (run under standard promotion, see conftest)
+_TRUNC = "numpyro's two-sided truncated distribution weights its log-cdfs by an integer array in logsumexp"
+_NUTS = "numpyro's NUTS divides the float sum of accept probabilities by the integer number of proposals"
+
 ALPHA = 0.01
 
 
@@ -29,7 +33,7 @@ def test_rank_uniformity_exact_sampler_passes_and_narrow_fails():
     assert rank_uniformity((narrow < theta[:, None]).sum(1), L, 10)[1][0] < 1e-6
 
 
-@pytest.mark.standard_promotion("numpyro's two-sided truncated distribution log_prob weights its log-cdfs by an integer array in logsumexp; numpyro's NUTS divides the float sum of accept probabilities by the integer number of proposals")
+@pytest.mark.standard_promotion(_TRUNC, _NUTS)
 def test_sbc_vprm_nuts(vprm_problem):
     fn, pri, _, forcing = vprm_problem
     obs = FluxObservations.from_arrays(np.zeros(forcing.par.shape[0]))

@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+# third-party internals that mix dtypes (run under standard promotion, see conftest)
+_ADAM = "optax.adam computes its bias correction as a Python float decay raised to its int32 step count"
+_TRUNC = "numpyro's two-sided truncated distribution weights its log-cdfs by an integer array in logsumexp"
+_NUTS = "numpyro's NUTS divides the float sum of accept probabilities by the integer number of proposals"
 
+
+@pytest.mark.standard_promotion(_ADAM, _TRUNC)
 def test_calibration_study_quick_reproduces_expected_results(tmp_path):
     """Golden test: the quick run (SVI at US-PFa) meets EXPECTED_QUICK, and calibration
     removes most of the prior's bias."""
@@ -39,6 +45,7 @@ def test_report_assembled_from_stage_parts(tmp_path):
     assert len(mt) == 3 and len(pd.read_csv(tmp_path / "metrics.csv")) == 3
 
 
+@pytest.mark.standard_promotion(_NUTS)
 def test_benchmark_samplers_recover_a_correlated_gaussian():
     """Both benchmark samplers (compiled NUTS kernel, Haario RWM) on a 3-d Gaussian with
     correlation 0.9: means within 5 Monte-Carlo standard errors of 0, variances within 30 %."""

@@ -9,6 +9,9 @@ from assimilation.observations.flux import (
     mpt_threshold, partition_nighttime, paired_differences, select_valid)
 from process_models.units import DataValidationError
 
+# third-party internals that mix dtypes (run under standard promotion, see conftest)
+_ADAM = "optax.adam computes its bias correction as a Python float decay raised to its int32 step count"
+
 SPD = 48
 
 
@@ -99,7 +102,7 @@ def test_mpt_finds_planted_threshold():
     assert many.shape == (2,) and np.all(np.abs(many - th) < 1e-12)
 
 
-@pytest.mark.standard_promotion("optax.adam (inside fit_flux_magnitude_model) computes its bias correction as a Python float decay raised to its int32 step count")
+@pytest.mark.standard_promotion(_ADAM)
 def test_flux_magnitude_model_recovers_a_and_b():
     rng = np.random.default_rng(4)
     f = rng.uniform(-20, 10, 40000)
@@ -112,7 +115,7 @@ def test_flux_magnitude_model_recovers_a_and_b():
     assert m.b_minus == pytest.approx(0.1, abs=0.015)
 
 
-@pytest.mark.standard_promotion("optax.adam (inside fit_flux_magnitude_model) computes its bias correction as a Python float decay raised to its int32 step count")
+@pytest.mark.standard_promotion(_ADAM)
 def test_paired_differences_scaling_for_laplace_pairs():
     """delta/sqrt2 of Laplace pairs, fitted with paired=True, recovers sigma."""
     rng = np.random.default_rng(5)

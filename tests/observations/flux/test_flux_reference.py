@@ -9,6 +9,9 @@ from assimilation.observations.flux import (agreement, daily_agreement, mds_gapf
 from process_models.io import (data_path, read_diive_parquet, read_reddyproc_text)
 from tests._files import DAV, THA, THA_GF
 
+# third-party internals that mix dtypes (run under standard promotion, see conftest)
+_ADAM = "optax.adam computes its bias correction as a Python float decay raised to its int32 step count"
+
 THA_NC = ("de-tha_1996-1998", "Example_DE-Tha.1996.1998.hourly_selVars.nc")
 
 
@@ -48,7 +51,7 @@ def test_hesseflux_gapfill_file_with_flags(tharandt):
     assert a["r2"] >= 0.95 and abs(a["bias"]) < 0.2
 
 
-@pytest.mark.standard_promotion("optax.adam (inside fit_flux_magnitude_model) computes its bias correction as a Python float decay raised to its int32 step count")
+@pytest.mark.standard_promotion(_ADAM)
 def test_pipeline_on_tharandt_text_file(tharandt):
     """Whole pipeline on the REddyProc example: u* threshold with bootstrap band,
     random error close to REddyProc's published NEE_uStar_fsd (quartiles 1.70/2.33/3.44,

@@ -9,6 +9,9 @@ from assimilation.observations.fusion import (FLAG_CONSTANT, FLAG_NO_DATA, FLAG_
                                               savgol, whittaker, whittaker_gcv)
 from process_models.units import DataValidationError
 
+# third-party internals that mix dtypes (run under standard promotion, see conftest)
+_ADAM = "optax.adam computes its bias correction as a Python float decay raised to its int32 step count"
+
 T = 120
 
 
@@ -98,7 +101,7 @@ def test_linear_and_savgol_equal_numpy_scipy():
 
 
 @pytest.mark.parametrize("method", ["linear", "whittaker", "pyvprm",
-                                    pytest.param("kalman", marks=pytest.mark.standard_promotion("optax.adam (inside fusion.fit_mle) computes its bias correction as a Python float decay raised to its int32 step count"))])
+                                    pytest.param("kalman", marks=pytest.mark.standard_promotion(_ADAM))])
 def test_flags_missing_and_constant_pixels(method):
     _, _, y, mask = _signal(6)
     ys = np.stack([y, np.full(T, 0.42), y])[..., None]

@@ -7,11 +7,14 @@ from assimilation.observations.fusion import daily_observations, fit_mle, harmon
 from assimilation.observations.fusion.fit import default_initial
 from assimilation.observations.synthetic import SensorSpec, phenology_truth, sensor_datasets, synthetic_satellite
 
+# third-party internals that mix dtypes (run under standard promotion, see conftest)
+_ADAM = "optax.adam computes its bias correction as a Python float decay raised to its int32 step count"
+
 S2 = SensorSpec("s2", revisit_days=2, noise_sd=0.02, cloud_fraction=0.4, cloud_days=5.0)
 S3 = SensorSpec("s3", revisit_days=1, noise_sd=0.05, bias=0.04, gain=0.8, cloud_fraction=0.4, cloud_days=5.0)
 
 
-@pytest.mark.standard_promotion("optax.adam (inside fusion.fit_mle) computes its bias correction as a Python float decay raised to its int32 step count")
+@pytest.mark.standard_promotion(_ADAM)
 def test_mle_recovers_planted_bias_gain_noise():
     truth = phenology_truth(pd.date_range("2022-01-01", "2022-12-31"), n_pixels=12, seed=3)
     sat = synthetic_satellite(truth, sensors=(S2, S3), seed=4)
@@ -29,7 +32,7 @@ def test_mle_recovers_planted_bias_gain_noise():
     assert np.isfinite(hist).all() and hist[-1] < hist[0]
 
 
-@pytest.mark.standard_promotion("optax.adam (inside fusion.fit_mle) computes its bias correction as a Python float decay raised to its int32 step count")
+@pytest.mark.standard_promotion(_ADAM)
 def test_mle_per_pixel_vmapped_equals_pooled_on_one_pixel():
     truth = phenology_truth(pd.date_range("2022-04-01", "2022-06-30"), n_pixels=2, seed=5)
     sat = synthetic_satellite(truth, sensors=(S2, S3), seed=6)

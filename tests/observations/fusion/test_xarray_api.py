@@ -7,6 +7,9 @@ import xarray as xr
 from assimilation.observations.fusion import Z90, daily_observations, fuse, score, withhold
 from assimilation.observations.synthetic import SENTINEL2, SENTINEL3, phenology_truth, sensor_datasets, synthetic_satellite
 
+# third-party internals that mix dtypes (run under standard promotion, see conftest)
+_ADAM = "optax.adam computes its bias correction as a Python float decay raised to its int32 step count"
+
 
 @pytest.fixture(scope="module")
 def sat():
@@ -14,7 +17,7 @@ def sat():
     return synthetic_satellite(truth, sensors=(SENTINEL2, SENTINEL3), seed=2)
 
 
-@pytest.mark.standard_promotion("optax.adam (inside fusion.fit_mle) computes its bias correction as a Python float decay raised to its int32 step count")
+@pytest.mark.standard_promotion(_ADAM)
 def test_fuse_kalman_beats_linear_and_has_units(sat):
     sensors = sensor_datasets(sat)
     k = fuse(sensors, "kalman", fit_steps=150)
