@@ -164,20 +164,16 @@ def fr_hes(st: Settings, figs: list) -> tuple[list, dict]:
     position; the depths are not in the file, so each position is compared (daily) with the
     model layer it correlates best with. Table: correlation of model layers (rows) with the
     observed positions (columns)."""
-    from process_models.io import (data_path, numeric_column, parse_yyyymmddhhmm, read_europe_fluxdata,
-                                   read_table_text)
+    from process_models.io import data_path, read_europe_fluxdata, read_europe_fluxdata_soil_water_profiles
     path = data_path(*get_site("FR-Hes").path)
     ds = read_europe_fluxdata(path)
     res, _, params, notes = run_site(ds, "FR-Hes")
     t = pd.DatetimeIndex(ds.time.values)
     rows = skill_rows({"NEE (measured)": (res.nee.values, ds.nee.values),
                        "LE (measured)": (res.le.values, ds.le.values)}, t, site="FR-Hes", period="2016")
-    df, (names,) = read_table_text(path, sep=",", header_rows=1, required=("TIMESTAMP_END",))
-    t_end = pd.DatetimeIndex(parse_yyyymmddhhmm(df, "TIMESTAMP_END", source=str(path)))
-    prof = pd.DataFrame({f"position {d}": np.nanmean([numeric_column(df, n, source=str(path)) for n in names
-                                                      if n.startswith(f"SWC_") and n.split("_")[2] == str(d)
-                                                      and n.endswith("_1")], axis=0) / 100.0
-                         for d in range(1, 6)}, index=t_end - pd.Timedelta("30min")).reindex(t)
+    sw = read_europe_fluxdata_soil_water_profiles(path)
+    prof = pd.DataFrame({f"position {v.rsplit('_', 1)[1]}": sw[v].values for v in sw.data_vars},
+                        index=pd.DatetimeIndex(sw.time.values)).reindex(t)
     centres = np.cumsum(params.layer_thickness) - 0.5 * np.asarray(params.layer_thickness)
     mod = pd.DataFrame(res.soil_water_content.values, index=t,
                        columns=[f"layer {i} ({c:.2f} m)" for i, c in enumerate(centres)])

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 
 
 from ._tower import (VariableBuilder, finish_dataset, infer_step, numeric_column,
                      parse_yyyymmddhhmm, read_table_text, site_and_offset)
 
-__all__ = ["read_europe_fluxdata", "EFD_CANONICAL", "EFD_FLAGS", "EFD_EXTRA"]
+__all__ = ["read_europe_fluxdata", "read_europe_fluxdata_soil_water_profiles", "EFD_CANONICAL", "EFD_FLAGS",
+           "EFD_EXTRA"]
 
 _FLUX = "umolCO2 m-2 s-1"
 
@@ -174,3 +176,34 @@ def read_europe_fluxdata(path: str | os.PathLike, *, utc_offset_hours: float | N
         licence=("FR-Hes example file: MIT (hesseflux); PI-level data, acknowledge the FR-Hes "
                  "team and ICOS France" if site == "FR-Hes"
                  else "see the data provider's terms (ICOS releases: CC BY 4.0)"))
+
+
+def read_europe_fluxdata_soil_water_profiles(path: str | os.PathLike) -> "xr.Dataset":
+    """Soil-water profiles of a European Fluxes Database template file: for every vertical
+    position V of the ``SWC_H_V_1`` columns, the mean over the horizontal profiles H
+    (m3 m-3, from % x 0.01), on the interval-start ``time`` of
+    :func:`read_europe_fluxdata` (``TIMESTAMP_END - step``). Variables ``swc_position_<V>``
+    with dims ``(time,)``; the file does not give the depths of the positions
+    (attribute ``depth``: ``"unknown"``). Missing values (-9999) are NaN; a position with
+    no valid record is all NaN."""
+    import numpy as np
+    import xarray as xr
+    src = str(path)
+    df, (names,) = read_table_text(path, sep=",", header_rows=1, required=("TIMESTAMP_END",))
+    tend = parse_yyyymmddhhmm(df, "TIMESTAMP_END", source=src)
+    time = tend - infer_step(tend, source=src)
+    cols: dict[int, list[str]] = {}
+    for n in names:
+        m = re.fullmatch(r"SWC_(\d+)_(\d+)_1", n)
+        if m:
+            cols.setdefault(int(m.group(2)), []).append(n)
+    data = {}
+    for v in sorted(cols):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)      # records with all profiles NaN
+            mean = np.nanmean([numeric_column(df, n, source=src) for n in cols[v]], axis=0)
+        data[f"swc_position_{v}"] = ("time", mean / 100.0, {
+            "units": "m3 m-3", "long_name": f"soil water content, vertical position {v}, mean of "
+            f"{len(cols[v])} profiles", "source_name": ",".join(cols[v]), "depth": "unknown"})
+    return xr.Dataset(data, coords={"time": np.asarray(time, "datetime64[ns]")},
+                      attrs={"source_file": os.path.basename(src)})

@@ -283,6 +283,23 @@ def test_efd_hes_shape_time(hes):
     check_time_axis(hes.time.values, expected_step=np.timedelta64(30, "m"), allow_gaps=False)
 
 
+def test_efd_soil_water_profiles(hes):
+    """Five vertical positions, each the mean of the seven SWC_H_V_1 profiles (% -> m3 m-3),
+    on the time axis of the main reader; position 1 mean equals the mean of its columns."""
+    from process_models.io import read_europe_fluxdata_soil_water_profiles
+    path = data_path("fr-hes_2016_europe-fluxdata", "FR-Hes_europe-fluxdata_2016.txt.gz")
+    sw = read_europe_fluxdata_soil_water_profiles(path)
+    assert list(sw.data_vars) == [f"swc_position_{v}" for v in range(1, 6)]
+    np.testing.assert_array_equal(sw.time.values, hes.time.values)
+    for v in sw.data_vars:
+        assert sw[v].attrs["units"] == "m3 m-3" and len(sw[v].attrs["source_name"].split(",")) == 7
+        x = sw[v].values
+        assert np.isfinite(x).mean() > 0.9 and 0.02 < np.nanmin(x) and np.nanmax(x) < 0.6
+    # the top-profile column of the main reader is one of the seven averaged at position 1
+    assert "SWC_1_1_1" in sw.swc_position_1.attrs["source_name"]
+    assert abs(float(sw.swc_position_1.mean()) - float(hes.soil_water_content.mean())) < 0.1
+
+
 def test_efd_hes_values(hes):
     assert hes.air_temperature.attrs["source_name"] == "TA_1_1_1"
     assert float(hes.air_temperature.min()) == pytest.approx(-10.2, abs=0.05)
