@@ -1,4 +1,5 @@
-"""Test-wide settings: float64 on (comparisons with NumPy/pyVPRM references), headless plots.
+"""Test-wide settings: float64 on (comparisons with NumPy/pyVPRM references), strict dtype
+promotion, headless plots.
 
 Tests opt out of strict dtype promotion only where a third-party library mixes dtypes
 internally, with ``@pytest.mark.standard_promotion("reason")``.
@@ -12,6 +13,9 @@ import jax  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+# Strict dtype promotion: no implicit float32/float64 or integer/float mixing anywhere in the
+# package; the working dtype is always derived explicitly from the inputs.
+jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 
 def pytest_configure(config):

@@ -178,7 +178,7 @@ def read_europe_fluxdata(path: str | os.PathLike, *, utc_offset_hours: float | N
                  else "see the data provider's terms (ICOS releases: CC BY 4.0)"))
 
 
-def read_europe_fluxdata_soil_water_profiles(path: str | os.PathLike) -> "xr.Dataset":
+def read_europe_fluxdata_soil_water_profiles(path: str | os.PathLike):
     """Soil-water profiles of a European Fluxes Database template file: for every vertical
     position V of the ``SWC_H_V_1`` columns, the mean over the horizontal profiles H
     (m3 m-3, from % x 0.01), on the interval-start ``time`` of
