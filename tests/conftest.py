@@ -2,9 +2,8 @@
 promotion, headless plots.
 
 Tests opt out of strict dtype promotion only where a third-party library mixes dtypes
-internally, with ``@pytest.mark.standard_promotion("reason")``.
+internally, with ``@pytest.mark.standard_promotion(reason, ...)``.
 """
-import contextlib
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
