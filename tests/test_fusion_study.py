@@ -30,6 +30,7 @@ def test_fusion_study_quick_reproduces_expected_results(tmp_path):
 
 
 @pytest.mark.slow   # ~60 s on 2 loaded cores: fits two Kalman fusions over 3 years
+@pytest.mark.standard_promotion(_ADAM)   # Kalman-fusion MLE (Adam)
 def test_vprm_park_falls_inputs_fused_option():
     """The fused Park Falls indices as VPRM forcing (the first study's --satellite fused)
     against the linearly interpolated composites."""

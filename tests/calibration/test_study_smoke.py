@@ -65,6 +65,7 @@ def test_benchmark_samplers_recover_a_correlated_gaussian():
 
 
 @pytest.mark.slow
+@pytest.mark.standard_promotion(_NUTS)
 def test_benchmark_quick():
     from experiments.benchmarks.calibration_nuts_vs_rwm import main
     df = main(["--quick"])

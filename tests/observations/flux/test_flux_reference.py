@@ -87,6 +87,7 @@ def test_davos_one_year_mds_and_nighttime_gpp(davos):
 
 
 @pytest.mark.slow
+@pytest.mark.standard_promotion(_ADAM)
 def test_davos_ten_years(davos):
     """All of CH-Dav 2013-2022 through the pipeline (input already u*-filtered)."""
     out = process_tower(davos, ustar_threshold=None, despike=False)
