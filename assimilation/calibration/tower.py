@@ -1,6 +1,6 @@
 """Half-hourly tower records at the hourly steps of a calibrated model (the xarray edge).
 
-* Forcing: driver gaps filled (:func:`process_models.bmi._forcing.fill_gaps`: linear over
+* Forcing: driver gaps filled (:func:`process_models.io.fill_gaps`: linear over
   <= 2 h, else the 15-day mean diurnal cycle, Falge et al. 2001, AFM 107, 43), half-hours
   averaged to hours (precipitation summed), then
   :func:`process_models.coupled.forcing_from_dataset` (LAI from the leaf carbon pool).
@@ -33,7 +33,7 @@ def hourly_coupled_forcing(ds_hh, latitude: float, longitude: float,
     Dataset (module docstring). Returns ``(forcing, hourly times, notes)``; the notes list
     every gap fill and default the forcing builder applied."""
     from process_models import coupled
-    from process_models.bmi._forcing import fill_gaps
+    from process_models.io import fill_gaps
 
     ds, notes = fill_gaps(ds_hh, [v for v in drivers if v in ds_hh])
     keep = [v for v in drivers if v in ds and v != "precipitation"]
