@@ -66,3 +66,52 @@ def test_notebook_executes_in_quick_mode(study, tmp_path, monkeypatch):
     expected = module.EXPECTED_QUICK
     metrics = json.loads((out / "metrics.json").read_text())
     assert failed_expectations(expected, metrics) == []
+
+
+def test_notebook_helpers_on_a_minimal_study(tmp_path, monkeypatch):
+    """notebook_run runs Settings.quick() through main(--quick --out), show_* display the
+    figures, report and numbers (with the expected-results check)."""
+    import dataclasses
+    import types
+
+    from experiments.notebook import notebook_run, show_figures, show_numbers, show_report
+    from experiments.report import Expected, write_metrics, write_report
+
+    @dataclasses.dataclass(frozen=True)
+    class Settings:
+        out: str = "x"
+        n: int = 10
+
+        @classmethod
+        def quick(cls):
+            return cls(n=2)
+
+    calls = []
+
+    def main(argv):
+        calls.append(argv)
+        out = Path(argv[argv.index("--out") + 1])
+        out.mkdir(parents=True, exist_ok=True)
+        import matplotlib.pyplot as plt
+        fig = plt.figure()
+        fig.savefig(out / "a.png")
+        plt.close(fig)
+        write_metrics(out, {"n": 2})
+        write_report(out, "T", ["text"], ["a.png"], study.EXPECTED_QUICK, {"n": 2})
+        return {"n": 2}
+
+    study = types.ModuleType("experiments.fake_study")
+    study.Settings, study.main = Settings, main
+    study.EXPECTED_QUICK = (Expected("n", 2, 0, "n"),)
+    shown = []
+    monkeypatch.setattr("experiments.notebook._display", lambda *o: shown.extend(o))
+    monkeypatch.setenv("ECOFLUX_NOTEBOOK_OUT", str(tmp_path))
+    run = notebook_run(study)
+    assert calls == [["--quick", "--out", str(tmp_path / "fake_study")]]
+    assert run.quick and run.settings.n == 2 and run.metrics == {"n": 2}
+    assert [p.name for p in show_figures(run)] == ["a.png"]
+    show_report(run)
+    table = show_numbers(run)
+    assert float(table.loc["n", "value"]) == 2 and bool(shown[-1]["ok"].all())
+    full = notebook_run(study, mode="full", out=tmp_path / "f")
+    assert not full.quick and full.settings.n == 10 and calls[-1] == ["--out", str(tmp_path / "f" / "fake_study")]

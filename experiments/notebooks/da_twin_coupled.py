@@ -35,38 +35,16 @@
 # `python -m experiments.da_twin_coupled --quick --out <folder>`.
 
 # %%
-import dataclasses
-import json
-import os
-import sys
-from pathlib import Path
+from experiments import da_twin_coupled as study
+from experiments.notebook import notebook_run, show_figures, show_numbers, show_report
 
-import pandas as pd
-from IPython.display import Image, Markdown, display
-
-ROOT = next(p for p in (Path.cwd(), *Path.cwd().parents) if (p / "experiments" / "__init__.py").exists())
-sys.path.insert(0, str(ROOT))
-from experiments import da_twin_coupled as study  # noqa: E402
-
-QUICK = os.environ.get("ECOFLUX_NOTEBOOK_MODE", "quick") != "full"
-OUT = Path(os.environ.get("ECOFLUX_NOTEBOOK_OUT", ROOT / "experiments" / "output" / "notebooks")) / "da_twin_coupled"
-argv = (["--quick"] if QUICK else []) + ["--out", str(OUT)]
-settings_cls = getattr(study, "Settings", None)
-if dataclasses.is_dataclass(settings_cls):
-    quick = getattr(settings_cls, "quick", None)
-    settings = quick() if QUICK and callable(quick) else settings_cls()
-    display(pd.Series(dataclasses.asdict(settings), name="value", dtype=object).to_frame())
-
-# %%
-result = study.main(argv)
-metrics = json.loads((OUT / "metrics.json").read_text()) if (OUT / "metrics.json").exists() else {}
+run = notebook_run(study)
 
 # %% [markdown]
 # ## Figures
 
 # %%
-for png in sorted(OUT.glob("*.png")):
-    display(Markdown(f"**{png.stem}**"), Image(filename=str(png)))
+show_figures(run);
 
 # %% [markdown]
 # ## Report
@@ -76,18 +54,14 @@ for png in sorted(OUT.glob("*.png")):
 # stated tolerances.
 
 # %%
-report = (OUT / "REPORT.md").read_text()
-display(Markdown("\n".join(line for line in report.splitlines() if not line.startswith("!["))))
+show_report(run)
 
 # %% [markdown]
 # ## Numbers
 #
 # `metrics.json` as a table (one row per number; nested keys joined by `/`), and the
-# expected-results check of the quick configuration.
+# expected-results check of the quick configuration. `run.metrics` holds the same numbers
+# for further exploration; the library functions the study calls are named in its report.
 
 # %%
-flat = pd.json_normalize(metrics, sep="/")
-display(flat.T.rename(columns={0: "value"}) if len(flat) else "no metrics.json")
-if QUICK and hasattr(study, "EXPECTED_QUICK"):
-    from experiments.report import expected_table
-    display(expected_table(study.EXPECTED_QUICK, metrics))
+show_numbers(run);
