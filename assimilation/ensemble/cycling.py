@@ -147,6 +147,28 @@ def _is_zero(w) -> bool:
         return False
 
 
+def unpack_observations(caller: str, observations, obs_var, obs_operator, obs_mask):
+    """The two call forms of the filters as arrays: ``(observations, obs_var, h, obs_mask)``
+    from an :class:`~assimilation.observations.Observations` (its values, variances and
+    mask, combined with ``obs_mask``; ``h`` may be given in the ``obs_var`` position) or
+    from arrays (returned unchanged). Raises ``TypeError`` naming ``caller`` for a missing
+    operator or variance, or a variance given twice."""
+    if isinstance(observations, Observations):
+        if callable(obs_var) and obs_operator is None:
+            obs_var, obs_operator = None, obs_var
+        if obs_var is not None:
+            raise TypeError(f"{caller}: with Observations the error variances come from "
+                            "observations.variance; do not pass obs_var.")
+        mask = observations.mask
+        if obs_mask is not None:
+            mask = mask & jnp.asarray(obs_mask).astype(bool)
+        observations, obs_var, obs_mask = observations.values, observations.variance, mask
+    if obs_operator is None or obs_var is None:
+        raise TypeError(f"{caller} needs obs_var and obs_operator (or Observations and "
+                        "obs_operator).")
+    return observations, obs_var, obs_operator, obs_mask
+
+
 def ensemble_filter(key, model: Callable, ensemble, observations, obs_var=None,
                     obs_operator: Optional[Callable] = None, *, method=ETKF(), obs_mask=None,
                     inputs=None, inflation=1.0, rtps=0.0, rtpp=0.0,
@@ -191,20 +213,8 @@ def ensemble_filter(key, model: Callable, ensemble, observations, obs_var=None,
     store : keep the forecast and analysis ensembles and the transforms (the latter two
         are needed by the smoothers).
     """
-    if isinstance(observations, Observations):
-        if callable(obs_var) and obs_operator is None:
-            obs_var, obs_operator = None, obs_var
-        if obs_var is not None:
-            raise TypeError("ensemble_filter: with Observations the error variances come "
-                            "from observations.variance; do not pass obs_var.")
-        mask = observations.mask
-        if obs_mask is not None:
-            mask = mask & jnp.asarray(obs_mask).astype(bool)
-        observations, obs_var, obs_mask = (observations.values, observations.variance,
-                                           mask)
-    if obs_operator is None or obs_var is None:
-        raise TypeError("ensemble_filter needs obs_var and obs_operator (or Observations "
-                        "and obs_operator).")
+    observations, obs_var, obs_operator, obs_mask = unpack_observations(
+        "ensemble_filter", observations, obs_var, obs_operator, obs_mask)
     return _ensemble_filter(key, model, ensemble, observations, obs_var, obs_operator,
                             method=method, obs_mask=obs_mask, inputs=inputs,
                             inflation=inflation,

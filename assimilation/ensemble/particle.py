@@ -49,9 +49,8 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from assimilation.observations.types import Observations
-
 from .analysis import flatten_ensemble, unflatten_ensemble
+from .cycling import unpack_observations
 
 __all__ = ["Bootstrap", "OptimalProposal", "PFResult", "effective_sample_size",
            "multinomial_resample", "particle_filter", "regularisation_bandwidth",
@@ -173,19 +172,8 @@ def particle_filter(key, model: Callable, particles, observations, obs_var=None,
     log_weights : optional (N,) initial log-weights.
     store : keep the particles and log-weights of every cycle.
     """
-    if isinstance(observations, Observations):
-        if callable(obs_var) and obs_operator is None:
-            obs_var, obs_operator = None, obs_var
-        if obs_var is not None:
-            raise TypeError("particle_filter: with Observations the error variances come from "
-                            "observations.variance; do not pass obs_var.")
-        mask = observations.mask
-        if obs_mask is not None:
-            mask = mask & jnp.asarray(obs_mask).astype(bool)
-        observations, obs_var, obs_mask = observations.values, observations.variance, mask
-    if obs_operator is None or obs_var is None:
-        raise TypeError("particle_filter needs obs_var and obs_operator (or Observations and "
-                        "obs_operator).")
+    observations, obs_var, obs_operator, obs_mask = unpack_observations(
+        "particle_filter", observations, obs_var, obs_operator, obs_mask)
     if resampling not in RESAMPLERS:
         raise ValueError(f"resampling must be one of {sorted(RESAMPLERS)}, got {resampling!r}")
     if not 0.0 <= threshold <= 1.0:
