@@ -164,14 +164,14 @@ def fr_hes(st: Settings, figs: list) -> tuple[list, dict]:
     position; the depths are not in the file, so each position is compared (daily) with the
     model layer it correlates best with. Table: correlation of model layers (rows) with the
     observed positions (columns)."""
-    from process_models.io import data_path, read_europe_fluxdata, read_europe_fluxdata_soil_water_profiles
+    from process_models.io import data_path, read_europe_fluxdata, europe_fluxdata_soil_water_profiles
     path = data_path(*get_site("FR-Hes").path)
     ds = read_europe_fluxdata(path)
     res, _, params, notes = run_site(ds, "FR-Hes")
     t = pd.DatetimeIndex(ds.time.values)
     rows = skill_rows({"NEE (measured)": (res.nee.values, ds.nee.values),
                        "LE (measured)": (res.le.values, ds.le.values)}, t, site="FR-Hes", period="2016")
-    sw = read_europe_fluxdata_soil_water_profiles(path)
+    sw = europe_fluxdata_soil_water_profiles(path)
     prof = pd.DataFrame({f"position {v.rsplit('_', 1)[1]}": sw[v].values for v in sw.data_vars},
                         index=pd.DatetimeIndex(sw.time.values)).reindex(t)
     centres = np.cumsum(params.layer_thickness) - 0.5 * np.asarray(params.layer_thickness)

@@ -41,7 +41,7 @@ from ._ismn import read_ismn_static_variables, read_ismn_stm
 from ._modis_sites import read_modis_lai_fapar_ornl, read_modis_sites_mod13a1
 from ._tower import numeric_column, parse_yyyymmddhhmm, read_table_text
 from .diive import read_diive_parquet
-from .efd import read_europe_fluxdata, read_europe_fluxdata_soil_water_profiles
+from .efd import read_europe_fluxdata, europe_fluxdata_soil_water_profiles
 from .era5 import interpolate_to_grid, read_era5_single_levels
 from .fluxnet import read_fluxnet2015
 from .gap_filling import fill_gaps
@@ -56,7 +56,7 @@ from .summary import dataframe_to_dataset, netcdf_safe, summarize, summarize_dat
 
 __all__ = [
     # readers
-    "read_diive_parquet", "read_europe_fluxdata", "read_europe_fluxdata_soil_water_profiles", "read_era5_single_levels", "read_fluxnet2015",
+    "read_diive_parquet", "read_europe_fluxdata", "europe_fluxdata_soil_water_profiles", "read_era5_single_levels", "read_fluxnet2015",
     "read_mod09a1", "read_park_falls", "read_vprm_parameter_tables", "read_pyrealm_merged",
     "read_reddyproc_text", "read_bigleaf_month", "read_ismn_stm", "read_ismn_static_variables",
     "read_modis_sites_mod13a1", "read_modis_lai_fapar_ornl",

@@ -11,7 +11,7 @@ import warnings
 from ._tower import (VariableBuilder, finish_dataset, infer_step, numeric_column,
                      parse_yyyymmddhhmm, read_table_text, site_and_offset)
 
-__all__ = ["read_europe_fluxdata", "read_europe_fluxdata_soil_water_profiles", "EFD_CANONICAL", "EFD_FLAGS",
+__all__ = ["read_europe_fluxdata", "europe_fluxdata_soil_water_profiles", "EFD_CANONICAL", "EFD_FLAGS",
            "EFD_EXTRA"]
 
 _FLUX = "umolCO2 m-2 s-1"
@@ -178,7 +178,7 @@ def read_europe_fluxdata(path: str | os.PathLike, *, utc_offset_hours: float | N
                  else "see the data provider's terms (ICOS releases: CC BY 4.0)"))
 
 
-def read_europe_fluxdata_soil_water_profiles(path: str | os.PathLike):
+def europe_fluxdata_soil_water_profiles(path: str | os.PathLike):
     """Soil-water profiles of a European Fluxes Database template file: for every vertical
     position V of the ``SWC_H_V_1`` columns, the mean over the horizontal profiles H
     (m3 m-3, from % x 0.01), on the interval-start ``time`` of

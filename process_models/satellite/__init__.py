@@ -12,8 +12,9 @@ from .qa import (
     sentinel2_snow,
     snow_run_length,
 )
+# (the array function is process_models.satellite.sl2p.sl2p: the submodule keeps its name)
 from .sl2p import (SL2P_BANDS, SL2P_FLAGS, SL2P_UNITS, SL2P_VARIABLES, SL2PNetwork,
-                   biophysical_variables, load_sl2p, load_sl2p_test_cases, sl2p)
+                   biophysical_variables, load_sl2p, load_sl2p_test_cases)
 from .temporal import (
     EVI_THRESHOLD_FRACTION,
     STAT_KEYS,
@@ -37,5 +38,5 @@ __all__ = [
     "causal_statistics_dataset", "climatological_statistics_dataset",
     "EVI_THRESHOLD_FRACTION", "STAT_KEYS",
     "SL2P_BANDS", "SL2P_FLAGS", "SL2P_UNITS", "SL2P_VARIABLES", "SL2PNetwork",
-    "biophysical_variables", "load_sl2p", "load_sl2p_test_cases", "sl2p",
+    "biophysical_variables", "load_sl2p", "load_sl2p_test_cases",
 ]

@@ -12,6 +12,8 @@ from emulator.design import vprm_parameter_space
 from emulator.generate import ChunkedDataset, generate_vprm
 from emulator.train import ChunkStream, TrainConfig, fit, optimizer, train_vprm
 
+_ADAM = "optax.adam's bias correction raises a Python float to its int32 step count"
+
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
@@ -28,6 +30,7 @@ def _leaves(model):
     return [np.asarray(x) for x in jax.tree.leaves(nnx.state(model))]
 
 
+@pytest.mark.standard_promotion(_ADAM)
 def test_killed_and_resumed_run_is_bit_identical(dataset, tmp_path):
     cfg = TrainConfig(steps=20, batch_size=32, learning_rate=1e-2, warmup_steps=3, eval_every=4,
                       checkpoint_every=5, patience=100, seed=3, progress=False)
@@ -61,11 +64,12 @@ def test_chunk_stream_is_a_pure_function_of_the_step(dataset):
     assert len({tuple(r) for r in rows}) == 2 * 256
 
 
+@pytest.mark.standard_promotion(_ADAM)
 def test_early_stopping_and_schedule(tmp_path):
     cfg = TrainConfig(steps=200, batch_size=8, learning_rate=0.0, warmup_steps=10, eval_every=5,
                       patience=3, checkpoint_every=1000, progress=False)
     model = nnx.Linear(2, 1, rngs=nnx.Rngs(0))
-    x = np.random.default_rng(0).normal(size=(8, 2))
+    x = np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)   # nnx.Linear is float32
     loss = lambda m, b: jnp.mean((m(b["x"])[:, 0] - b["x"].sum(1)) ** 2)
     res = fit(model, loss, lambda s: {"x": x}, {"x": x}, cfg, metrics_path=tmp_path / "m.csv")
     # learning rate 0: the first evaluation is the best, then `patience` evaluations without improvement

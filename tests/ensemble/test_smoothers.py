@@ -4,11 +4,14 @@ weakly nonlinear problem), and the comparison with 4D-Var on the same problem.""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from assimilation.ensemble import esmda, iterative_ensemble_smoother, normalise_alphas
 from assimilation.variational import fourdvar
 
 from ._linear import exact_moments_ensemble, kf_update, random_spd
+
+_LBFGS = "optax.lbfgs adds its int32 memory index to an int64 jnp.arange (x64)"
 
 
 def test_esmda_1d_gauss_linear():
@@ -71,6 +74,7 @@ def _weakly_nonlinear():
     return mu, B, g, y, r, E
 
 
+@pytest.mark.standard_promotion(_LBFGS)
 def test_ies_bundle_converges_to_map_and_matches_4dvar():
     """Weakly nonlinear g: the bundle iEnKS/IES mean is the MAP of the Gaussian-prior
     posterior; 4D-Var (L-BFGS, exact adjoint) finds the same point (tolerance 1e-5)."""
@@ -86,6 +90,7 @@ def test_ies_bundle_converges_to_map_and_matches_4dvar():
     np.testing.assert_allclose(np.asarray(tr.mean), np.asarray(var.control), atol=0.05)
 
 
+@pytest.mark.standard_promotion(_LBFGS)
 def test_esmda_close_to_map_on_weakly_nonlinear_problem():
     """ES-MDA (N = 2000, 8 steps) posterior mean near the MAP (not identical: ES-MDA
     samples the posterior, whose mean differs from the mode at O(nonlinearity))."""

@@ -286,9 +286,9 @@ def test_efd_hes_shape_time(hes):
 def test_efd_soil_water_profiles(hes):
     """Five vertical positions, each the mean of the seven SWC_H_V_1 profiles (% -> m3 m-3),
     on the time axis of the main reader; position 1 mean equals the mean of its columns."""
-    from process_models.io import read_europe_fluxdata_soil_water_profiles
+    from process_models.io import europe_fluxdata_soil_water_profiles
     path = data_path("fr-hes_2016_europe-fluxdata", "FR-Hes_europe-fluxdata_2016.txt.gz")
-    sw = read_europe_fluxdata_soil_water_profiles(path)
+    sw = europe_fluxdata_soil_water_profiles(path)
     assert list(sw.data_vars) == [f"swc_position_{v}" for v in range(1, 6)]
     np.testing.assert_array_equal(sw.time.values, hes.time.values)
     for v in sw.data_vars:
