@@ -30,12 +30,9 @@ import numpy as np
 import pandas as pd
 
 from experiments.metrics import skill, skill_rows
-from experiments.report import (Expected, enable_float64, markdown_table, parse_settings,
+from experiments.report import (Expected, enable_float64, markdown_table, panels, parse_settings,
                                 save_figure, write_metrics, write_report)
 from experiments.sites import get_site
-
-DRIVERS = ("air_temperature", "vpd", "shortwave_in", "precipitation", "air_pressure",
-           "wind_speed", "co2", "lai")
 
 
 @dataclass(frozen=True)
@@ -72,38 +69,24 @@ EXPECTED_QUICK = (
 )
 
 
-def run_site(ds, site, *, lai=False, initial_state=None, **forcing_kw):
-    """Gap-fill the drivers, build the forcing, simulate with the site's default parameters.
-    Returns (outputs Dataset, final state, params, notes on fills and defaults)."""
+def run_site(ds, site, *, initial_state=None):
+    """Default-parameter run with gap-filled drivers and LAI from the leaf pool
+    (``process_models.coupled.run``): (outputs Dataset, final state, params, notes)."""
     from process_models import coupled
-    from process_models.io import fill_gaps
     s = get_site(site)
-    ds, notes = fill_gaps(ds, [v for v in DRIVERS if v in ds])
+    params = coupled.load_parameters(s.pft, s.soil_texture)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        forcing, more = coupled.forcing_from_dataset(ds, s.latitude, s.longitude, lai=lai,
-                                                     return_notes=True, **forcing_kw)
-    params = coupled.load_parameters(s.pft, s.soil_texture)
-    out, state = coupled.simulate(params, forcing, initial_state, return_state=True)
-    return coupled.outputs_to_dataset(out, time=ds.time.values, params=params), state, params, notes + more
+        res, state = coupled.run(ds, params, latitude=s.latitude, longitude=s.longitude, lai=False,
+                                 initial_state=initial_state, fill_gaps=True, return_state=True)
+    notes = res.attrs["forcing_notes"]
+    return res, state, params, [] if notes == "none" else notes.split("; ")
 
 
 def swc_at(res, params, depth):
     """Model soil water (m3 m-3) at ``depth`` (m), linear between layer centres."""
     from assimilation.calibration import soil_water_at_depth
     return np.asarray(soil_water_at_depth(res.soil_water_content.values, params.layer_thickness, depth))
-
-
-def panels(daily: pd.DataFrame, spec, title, out, name, figs):
-    """Stacked daily panels: ``spec`` = [(ylabel, {column: label})]."""
-    fig, ax = plt.subplots(len(spec), 1, figsize=(11, 2.3 * len(spec)), sharex=True, squeeze=False)
-    for a, (ylabel, cols) in zip(ax[:, 0], spec):
-        for c, label in cols.items():
-            a.plot(daily.index, daily[c], lw=0.8, label=label)
-        a.set_ylabel(ylabel)
-        a.legend(loc="upper left", fontsize=8)
-    ax[0, 0].set_title(title)
-    save_figure(fig, out, name, figs)
 
 
 def ch_dav(st: Settings, figs: list) -> tuple[list, dict]:
@@ -206,10 +189,11 @@ def be_vie(st: Settings, figs: list) -> tuple[list, dict]:
     reported. GPP is scored against the FLUXNET daytime-partitioned GPP."""
     from process_models import coupled
     from process_models.coupled.insertion import simulate_with_daily_reset
+    from process_models.coupled.xarray_api import FILLED_DRIVERS
     from process_models.io import data_path, fill_gaps, read_pyrealm_merged
     s = get_site("BE-Vie")
     ds = read_pyrealm_merged(data_path(*s.path))
-    filled, notes = fill_gaps(ds, [v for v in DRIVERS if v in ds])
+    filled, notes = fill_gaps(ds, [v for v in FILLED_DRIVERS if v in ds])
     params = coupled.load_parameters(s.pft, s.soil_texture)
     fc = coupled.soil_water.field_capacity(params.soil)
     runs = {}

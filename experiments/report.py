@@ -90,6 +90,22 @@ def save_figure(fig, out_dir, name: str, figs: list | None = None, dpi: int = 12
     return name
 
 
+def panels(frame: pd.DataFrame, spec, title: str, out_dir, name: str, figs: list | None = None,
+           style=None) -> str:
+    """Stacked time-series panels of ``frame`` (index = time) saved as ``name``: ``spec`` is
+    ``[(ylabel, {column: label})]``, one panel each; ``style`` maps a column to plot
+    keywords (e.g. ``{"obs": {"ls": "", "marker": ".", "color": "k"}}``)."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(len(spec), 1, figsize=(11, 2.3 * len(spec)), sharex=True, squeeze=False)
+    for a, (ylabel, cols) in zip(ax[:, 0], spec):
+        for c, label in cols.items():
+            a.plot(frame.index, frame[c], **({"lw": 0.8} | (style or {}).get(c, {})), label=label)
+        a.set_ylabel(ylabel)
+        a.legend(loc="upper left", fontsize=8)
+    ax[0, 0].set_title(title)
+    return save_figure(fig, out_dir, name, figs)
+
+
 def _fmt(v, floatfmt: str) -> str:
     if isinstance(v, (bool, np.bool_)):
         return str(bool(v))

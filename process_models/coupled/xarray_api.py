@@ -254,17 +254,31 @@ def outputs_to_dataset(outputs: CoupledOutputs, time=None, params: CoupledParams
     return ds
 
 
+FILLED_DRIVERS = ("air_temperature", "vpd", "shortwave_in", "precipitation", "air_pressure",
+                  "wind_speed", "co2", "lai")
+"""Drivers :func:`run` gap-fills when asked to."""
+
+
 def run(ds: xr.Dataset, params: CoupledParams, *, latitude: float, longitude: float, lai=None,
-        initial_state=None, checkpoint_every=None, **forcing_kwargs) -> xr.Dataset:
+        initial_state=None, checkpoint_every=None, fill_gaps: bool = False,
+        return_state: bool = False, **forcing_kwargs):
     """Build the forcing from ``ds``, simulate, and return the outputs as a Dataset on
     ``ds.time`` with units; defaults and fills of the forcing are listed in
-    ``attrs["forcing_notes"]``."""
-    forcing, notes = forcing_from_dataset(ds, latitude, longitude, lai, return_notes=True,
-                                          dtype=jnp.result_type(params.soil.b), **forcing_kwargs)
-    out, _ = simulate(params, forcing, initial_state=initial_state,
-                      checkpoint_every=checkpoint_every, return_state=True)
+    ``attrs["forcing_notes"]``. ``fill_gaps``: first fill driver gaps with
+    :func:`process_models.io.fill_gaps` (linear over <= 2 h, else the 15-day mean diurnal
+    cycle; Falge et al. 2001). ``return_state``: also return the final state."""
+    notes = []
+    if fill_gaps:
+        from ..io import fill_gaps as _fill
+        ds, notes = _fill(ds, [v for v in FILLED_DRIVERS if v in ds])
+    forcing, more = forcing_from_dataset(ds, latitude, longitude, lai, return_notes=True,
+                                         dtype=jnp.result_type(params.soil.b), **forcing_kwargs)
+    notes = list(notes) + list(more)
+    out, state = simulate(params, forcing, initial_state=initial_state,
+                          checkpoint_every=checkpoint_every, return_state=True)
     attrs = {"forcing_notes": "; ".join(notes) if notes else "none", "pft": params.pft,
              "soil_texture": params.soil_texture, "latitude": float(latitude),
              "longitude": float(longitude), "time_step_seconds": forcing.dt_seconds,
              "site_id": ds.attrs.get("site_id", "")}
-    return outputs_to_dataset(out, ds["time"].values, params, attrs)
+    res = outputs_to_dataset(out, ds["time"].values, params, attrs)
+    return (res, state) if return_state else res
