@@ -118,3 +118,22 @@ def test_run_returns_dataset_with_units():
     assert out["gpp"].attrs["units"] == "umol m-2 s-1" and out["et"].attrs["units"] == "mm"
     assert "co2: missing" in out.attrs["forcing_notes"]
     np.testing.assert_allclose(out["depth"].values[0], 0.025)
+
+
+def test_run_fills_gaps_and_returns_the_final_state():
+    """With fill_gaps a forcing with driver gaps runs (without, it raises), the fills are in
+    the notes, and the returned state is simulate's final state on the filled forcing."""
+    from process_models.io import fill_gaps
+    ds = _small().copy()
+    ta = ds["air_temperature"].values.copy()
+    ta[10:13] = np.nan
+    ds["air_temperature"] = ds["air_temperature"].copy(data=ta)
+    with pytest.raises(DataValidationError):
+        _quiet(run, ds, enf_params(), **CH_DAV)
+    out, state = _quiet(run, ds, enf_params(), **CH_DAV, fill_gaps=True, return_state=True)
+    assert np.isfinite(out["gpp"].values).all() and "air_temperature: 3 missing" in out.attrs["forcing_notes"]
+    filled, _ = fill_gaps(ds, ["air_temperature"])
+    ref, ref_state = simulate(enf_params(), _quiet(forcing_from_dataset, filled, **CH_DAV),
+                              return_state=True)
+    np.testing.assert_allclose(out["gpp"].values, np.asarray(ref.gpp), rtol=1e-12)
+    np.testing.assert_allclose(state.soil_water_content, ref_state.soil_water_content, rtol=1e-12)
