@@ -94,14 +94,14 @@ def build_vprm_site(name: str) -> VPRMSite:
                         f"24-h paired differences ({fit['n_pairs']} pairs)", 24,
                         note="hourly FC (no storage term), 2005")
     if name == "AT-Neu":
-        tw = bl("AT_Neu_Jul_2010.csv")
+        tw = bl("AT_Neu_Jul_2010.csv.gz")
         m = io.read_modis_sites_mod13a1(site="AT-Neu").sel(time=slice("2009-12-01", "2011-01-31"))
         return VPRMSite(name, 7, io.vprm_site_forcing(tw, m.where(m["valid"]), swir="swir21"), tw.time.values,
                         qc0(tw), "nee", "evi", (2.48, 0.19, 0.08),
                         "Neustift closed-path fit (Haslwanter et al. 2009, AFM 149, 291, Fig. 5)", 48,
                         tw["gpp"].values, tw["reco"].values, "July 2010, QC 0 half-hours; LSWI from SWIR2")
     if name == "FR-Pue":
-        tw = bl("FR_Pue_May_2012.csv")
+        tw = bl("FR_Pue_May_2012.csv.gz")
         par = tw.ppfd_in.values
         par = np.where(np.isfinite(par) & (par > 20.0), par, 0.0)   # night-time sensor offset
         f = pd.read_csv(io.data_path("fr-pue_2007-2012_daily_rsofun", "p_model_drivers_forcing.csv"),

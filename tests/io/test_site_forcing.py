@@ -48,7 +48,7 @@ def test_park_falls_forcing_equals_inline_construction():
 
 def test_at_neu_forcing_masked_dates_equal_dropped_dates():
     """QA-flagged composites set to NaN give the forcing of the series without them."""
-    tw = read_bigleaf_month(data_path("fluxnet2015_month-subsets_bigleaf", "AT_Neu_Jul_2010.csv"))
+    tw = read_bigleaf_month(data_path("fluxnet2015_month-subsets_bigleaf", "AT_Neu_Jul_2010.csv.gz"))
     m = read_modis_sites_mod13a1(site="AT-Neu").sel(time=slice("2009-12-01", "2011-01-31"))
     ok = np.asarray(m["valid"].values, bool)
     assert not ok.all()          # the test is only meaningful with masked dates
