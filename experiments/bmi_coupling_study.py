@@ -178,7 +178,7 @@ def main(argv=None) -> dict:
     write_metrics(out, metrics)
     write_report(out, "BMI couplings (pymt-style)", [
         "R2 = squared Pearson r, RMSE and bias = model - obs (umol m-2 s-1); NEE = Reco - GPP.",
-        text_a, markdown_table(table[cols]), text_b], figs, EXPECTED_QUICK, metrics)
+        text_a, markdown_table(table[cols]), text_b], figs, EXPECTED_QUICK, metrics, settings=st)
     return metrics
 
 

@@ -319,7 +319,7 @@ def main(argv=None) -> dict:
     write_metrics(st.out, metrics)
     write_report(st.out, "Coupled soil-moisture / photosynthesis model: default-parameter runs",
                  [intro, "## Metrics\n\n" + markdown_table(table[cols]), *sections], figs,
-                 EXPECTED_QUICK, metrics)
+                 EXPECTED_QUICK, metrics, settings=st)
     print(markdown_table(table[table.resolution == "daily"][cols[:3] + cols[4:8]]))
     print(f"Report: {Path(st.out) / 'REPORT.md'}")
     return metrics

@@ -217,7 +217,7 @@ def main(argv=None) -> dict:
         "## Parameters (final analysis ensemble, multipliers of the ENF defaults)\n\n" + markdown_table(par),
         "NEE and soil water pull g1 in opposite directions in the full run: the multipliers "
         "compensate structural error and are not site values. Driver gap filling: "
-        + ("; ".join(tc.notes) or "none")], figs, EXPECTED_QUICK, metrics)
+        + ("; ".join(tc.notes) or "none")], figs, EXPECTED_QUICK, metrics, settings=st)
     return metrics
 
 

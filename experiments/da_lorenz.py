@@ -201,7 +201,7 @@ def main(argv=None) -> dict:
         markdown_table(table.drop(columns="seconds"), ".3g"),
         "A calibrated filter has rmv.a close to rmse.a. Differences of a few hundredths from "
         "the expected values are within the sampling variability of runs of this length."],
-        figs, EXPECTED_QUICK, metrics)
+        figs, EXPECTED_QUICK, metrics, settings=st)
     return metrics
 
 

@@ -214,7 +214,7 @@ def main(argv=None) -> dict:
         "## Daily RMSE against the truth\n\n" + markdown_table(pd.DataFrame(rm).T, index=True),
         "forecast = the day's forecast from the previous analysis; analysis = after the day's "
         "update. NEE is the all-hours daily mean (only measured half-hours are observed)."],
-        figs, EXPECTED_QUICK, metrics)
+        figs, EXPECTED_QUICK, metrics, settings=st)
     return metrics
 
 

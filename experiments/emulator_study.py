@@ -256,7 +256,7 @@ def main(argv=None) -> dict:
                     f"\n\nTotal run time {timings['total_s']:.0f} s on this machine.")
     write_metrics(out, metrics)
     write_report(out, "Emulator study: physics-aware Flax emulators of VPRM, a toy stateful model and the "
-                 "coupled model", sections, figs, EXPECTED_QUICK, metrics)
+                 "coupled model", sections, figs, EXPECTED_QUICK, metrics, settings=st)
     print(f"Report: {out / 'REPORT.md'}")
     return metrics
 

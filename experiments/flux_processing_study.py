@@ -235,7 +235,7 @@ def main(argv=None) -> dict:
         WHY_DIFFERENT,
     ]
     write_metrics(st.out, metrics)
-    path = write_report(st.out, "Flux-tower processing study", sections, figs, EXPECTED_QUICK, metrics)
+    path = write_report(st.out, "Flux-tower processing study", sections, figs, EXPECTED_QUICK, metrics, settings=st)
     print(path.read_text())
     return metrics
 

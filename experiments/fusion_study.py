@@ -214,7 +214,7 @@ def main(argv=None) -> dict:
                  "## Target\n\n" + TARGET + "\n\n" + "\n".join(lines)]
     write_metrics(st.out, metrics)
     write_report(st.out, "Fusion study: Kalman multi-sensor fusion vs baselines on withheld MODIS "
-                 "observations", sections, figs, EXPECTED_QUICK, metrics)
+                 "observations", sections, figs, EXPECTED_QUICK, metrics, settings=st)
     print("\n".join(lines))
     print(f"Report: {st.out}/REPORT.md ({metrics['runtime_s']:.0f} s)")
     return metrics

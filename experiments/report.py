@@ -195,11 +195,26 @@ def write_metrics(out_dir, metrics: Mapping) -> Path:
     return path
 
 
+def is_quick(settings) -> bool:
+    """True when ``settings`` is its class's ``quick()`` configuration, up to the output
+    folder ``out`` and the fields the class lists in ``RESULT_NEUTRAL`` (options that do not
+    change the results, e.g. ignoring checkpoints)."""
+    cls = type(settings)
+    if not hasattr(cls, "quick"):
+        return False
+    q = cls.quick()
+    fields = {f.name for f in dataclasses.fields(cls)}
+    same = {k: getattr(q, k) for k in ("out", *getattr(cls, "RESULT_NEUTRAL", ())) if k in fields}
+    return dataclasses.replace(settings, **same) == q
+
+
 def write_report(out_dir, title: str, sections: Sequence[str], figures: Sequence[str] = (),
                  expected: Sequence[Expected] = (), metrics: Mapping | None = None,
-                 expected_label: str = "quick configuration") -> Path:
+                 expected_label: str = "quick configuration", settings=None) -> Path:
     """Write ``REPORT.md``: title, the markdown ``sections``, the figures, and last the
-    expected-results table of ``expected`` against ``metrics``."""
+    expected-results table of ``expected`` against ``metrics``. With ``settings`` that are
+    not the quick configuration (:func:`is_quick`) the table is replaced by a line saying
+    that the expected results are stated for ``--quick`` (they do not apply to this run)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     parts = [f"# {title}", ""]
@@ -207,7 +222,11 @@ def write_report(out_dir, title: str, sections: Sequence[str], figures: Sequence
         parts += [s.rstrip(), ""]
     if figures:
         parts += ["## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in figures] + [""]
-    if expected:
+    if expected and settings is not None and not is_quick(settings):
+        parts += [f"## Expected results ({expected_label})", "",
+                  "The expected results are stated for the quick configuration (`--quick`); this run "
+                  "used other settings, so they do not apply (run with `--quick` to check them).", ""]
+    elif expected:
         t = expected_table(expected, metrics or {})
         parts += [f"## Expected results ({expected_label})", "",
                   "Each row: the value this study is expected to give, its tolerance and the value "

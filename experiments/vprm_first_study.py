@@ -224,7 +224,7 @@ def main(argv=None) -> dict:
              "semantics with Wscale/Pscale clipped to [0, 1]). Settings: " +
              ", ".join(f"{k}={v}" for k, v in asdict(st).items() if k != "out") + ".")
     write_report(st.out, "VPRM first study: literature parameters at Park Falls and over Munich",
-                 [intro, pfa_text, mun_text], figs, EXPECTED_QUICK, metrics)
+                 [intro, pfa_text, mun_text], figs, EXPECTED_QUICK, metrics, settings=st)
     h = pfa["mahadevan2008"]
     print(f"Park Falls (Mahadevan 2008): hourly R2 {h['hourly_r2']:.3f}, RMSE {h['hourly_rmse']:.2f}, bias "
           f"{h['hourly_bias']:.2f}; daily R2 {h['daily_r2']:.3f}\nMunich mean NEE {mun['mean_nee_gC_m2_d']:.2f} "

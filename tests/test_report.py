@@ -50,3 +50,13 @@ def test_expected_results_and_report(tmp_path):
     assert rep.startswith("# T") and "![f](f.png)" in rep
     assert rep.index("## S") < rep.index("## Figures") < rep.index("## Expected results")
     assert rep.rstrip().endswith("| True |")
+
+
+def test_expected_table_only_for_the_quick_configuration(tmp_path):
+    from experiments.report import is_quick
+    exp = (Expected("n", 2, 0, "n"),)
+    assert is_quick(S(n=2, out="elsewhere")) and not is_quick(S()) and not is_quick(S(n=2, rate=1.0))
+    quick = write_report(tmp_path / "q", "T", [], (), exp, {"n": 2}, settings=S(n=2)).read_text()
+    assert quick.rstrip().endswith("| True |")
+    full = write_report(tmp_path / "f", "T", [], (), exp, {"n": 7}, settings=S()).read_text()
+    assert "| False |" not in full and "do not apply" in full
