@@ -25,9 +25,8 @@ import numpy as np
 import pandas as pd
 
 DOC = __doc__
-from assimilation.calibration.vprm_sites import (NAMES, PRIOR_TABLE, VPRMSite as Site,  # noqa: F401
-                                                 build_vprm_site as build_site, predict,
-                                                 site_priors, site_problem)
+from assimilation.calibration.vprm_sites import (NAMES, PRIOR_TABLE, VPRMSite, build_vprm_site,
+                                                 predict, site_priors, site_problem)
 
 STAGES = ("single", "cv", "hier")
 SKILL = ["site", "run", "target", "hourly_n", "hourly_r2", "hourly_rmse", "hourly_bias", "daily_r2",
@@ -74,7 +73,7 @@ def _expected():
 EXPECTED_QUICK = _expected()
 
 
-def skill_rows(site: Site, label: str, pred: dict, months=None) -> list[dict]:
+def skill_rows(site: VPRMSite, label: str, pred: dict, months=None) -> list[dict]:
     from experiments.metrics import daily_means, skill
     t = pd.DatetimeIndex(site.times)
     sel = np.ones(len(t), bool) if months is None else np.isin(t.month, months)
@@ -92,7 +91,7 @@ def skill_rows(site: Site, label: str, pred: dict, months=None) -> list[dict]:
     return rows
 
 
-def fit_site(site: Site, key, s: Settings, out: Path, *, months=None, ckpt=None):
+def fit_site(site: VPRMSite, key, s: Settings, out: Path, *, months=None, ckpt=None):
     """SVI (full-rank Gaussian) or NUTS from the MAP (2 vectorised chains, 400 warm-up,
     ``s.blocks`` x 400 draws, checkpointed in ``out/ckpt_<site>``)."""
     import optax
@@ -115,7 +114,7 @@ def fit_site(site: Site, key, s: Settings, out: Path, *, months=None, ckpt=None)
     return idata, (fn, obs, idx), time.perf_counter() - t0
 
 
-def study_site(site: Site, key, s: Settings, out: Path, figs: list, report: list, metrics: dict):
+def study_site(site: VPRMSite, key, s: Settings, out: Path, figs: list, report: list, metrics: dict):
     from assimilation.calibration import (ErrorModel, convergence_summary, plot_pairs, plot_predictive,
                                           plot_traces, ppc_coverage, predictive_draws, save_netcdf)
     from experiments.report import markdown_table
@@ -163,7 +162,7 @@ def study_site(site: Site, key, s: Settings, out: Path, figs: list, report: list
     return rows, cov.assign(site=site.name)
 
 
-def temporal_cv(site: Site, key, s: Settings, out: Path, report: list) -> list:
+def temporal_cv(site: VPRMSite, key, s: Settings, out: Path, report: list) -> list:
     from assimilation.calibration import convergence_summary
     from experiments.report import markdown_table
     cal, val = [1, 3, 5, 7, 9, 11], [2, 4, 6, 8, 10, 12]
@@ -257,7 +256,7 @@ def main(argv=None) -> dict:
     stages = [x for x in s.stages.split(",") if x]
     if set(stages) - set(STAGES):
         raise SystemExit(f"unknown stages {sorted(set(stages) - set(STAGES))}; choose from {STAGES}")
-    sites = [build_site(x) for x in s.sites.split(",") if x]
+    sites = [build_vprm_site(x) for x in s.sites.split(",") if x]
     metrics: dict = {}
     if "single" in stages:
         figs, rows, covs, report = [], [], [], []

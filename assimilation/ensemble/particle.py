@@ -50,7 +50,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from .analysis import flatten_ensemble, unflatten_ensemble
-from .cycling import unpack_observations
+from .cycling import _is_zero, unpack_observations
 
 __all__ = ["Bootstrap", "OptimalProposal", "PFResult", "effective_sample_size",
            "multinomial_resample", "particle_filter", "regularisation_bandwidth",
@@ -183,16 +183,16 @@ def particle_filter(key, model: Callable, particles, observations, obs_var=None,
                          "leave model_noise=None.")
     return _particle_filter(key, model, particles, observations, obs_var, obs_operator,
                             proposal=proposal, threshold=threshold, resampling=resampling,
-                            regularisation=regularisation,
+                            regularisation=regularisation, jitter=not _is_zero(regularisation),
                             jitter_duplicates_only=jitter_duplicates_only,
                             model_noise=model_noise, obs_mask=obs_mask, inputs=inputs,
                             log_weights=log_weights, store=store)
 
 
-@partial(jax.jit, static_argnames=("model", "obs_operator", "resampling",
+@partial(jax.jit, static_argnames=("model", "obs_operator", "resampling", "jitter",
                                    "jitter_duplicates_only", "store"))
 def _particle_filter(key, model, particles, observations, obs_var, obs_operator, *, proposal,
-                     threshold, resampling, regularisation, jitter_duplicates_only,
+                     threshold, resampling, regularisation, jitter, jitter_duplicates_only,
                      model_noise, obs_mask, inputs, log_weights, store) -> PFResult:
     X0, unravel = flatten_ensemble(particles)
     n, nx = X0.shape
@@ -257,6 +257,8 @@ def _particle_filter(key, model, particles, observations, obs_var, obs_operator,
         def resampled(_):
             idx = resample(k_res, lw_a)
             Xr = Xn[idx]
+            if not jitter:          # no regularisation: skip the kernel covariance
+                return Xr, jnp.full((n,), -math.log(n), dtype)
             _, C = weighted_mean_and_cov(Xn, lw_a)
             L = jnp.linalg.cholesky(C + 1e-12 * jnp.trace(C) / nx * jnp.eye(nx, dtype=dtype)
                                     + jnp.finfo(dtype).tiny * jnp.eye(nx, dtype=dtype))

@@ -18,15 +18,16 @@ from typing import Any, NamedTuple, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from process_models.coupled.xarray_api import FILLED_DRIVERS
 from process_models.interface import scan_steps
 
 from .interface import cycle_windows
 
 __all__ = ["TowerCycles", "COUPLED_DRIVERS", "coupled_tower_cycles"]
 
-COUPLED_DRIVERS = ("air_temperature", "vpd", "shortwave_in", "precipitation", "air_pressure",
-                   "wind_speed", "co2", "lai")
-"""Drivers read from a tower Dataset when present (canonical names)."""
+COUPLED_DRIVERS = FILLED_DRIVERS
+"""Drivers read from a tower Dataset when present (canonical names; those that
+:func:`process_models.coupled.run` gap-fills)."""
 
 
 class TowerCycles(NamedTuple):

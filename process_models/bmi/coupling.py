@@ -53,7 +53,8 @@ def write_vprm_soil_moisture_setup(out_dir, tower: xr.Dataset, forcing, *, site:
                                    tower_path: str, table: str = "pyvprm_modis") -> tuple[Path, Path]:
     """Write ``<site>_vprm_forcing.nc`` (tower air temperature and PPFD, the indices and
     statistics of ``forcing`` (a :class:`~process_models.vprm.VPRMForcing` of one class),
-    soil water at ``field_capacity`` as a placeholder that the coupling overwrites) and the
+    soil water at ``field_capacity``, which :func:`couple_root_zone_soil_water` replaces
+    with the coupled model's root-zone value before every step) and the
     TOML configs of :class:`~process_models.bmi.BmiVPRM` (soil-moisture water stress between
     ``theta_wilt`` and ``theta_crit``, m3 m-3) and :class:`~process_models.bmi.BmiCoupled`
     (``pft``, ``soil_texture``, the tower file ``tower_path`` read by ``tower_reader``, LAI

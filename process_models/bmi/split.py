@@ -36,6 +36,7 @@ exchange inputs are BMI inputs of kind forcing (they apply to the next update on
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -53,9 +54,6 @@ from .coupled import COUPLED_VARIABLES, SCALAR, SITE, SOIL, BmiCoupled
 __all__ = ["BmiCoupledSurface", "BmiCoupledSoil", "EXCHANGE_TO_SURFACE", "EXCHANGE_TO_SOIL",
            "run_split"]
 
-_MET = ("air_temperature", "shortwave_in", "vpd", "precipitation", "air_pressure", "co2",
-        "wind_speed", "cos_zenith", "lai")
-
 SWC = "soil_water__volume_fraction"
 LEAF_C = "land_vegetation_leaf_carbon__mass-per-area"
 WATER_IN = "soil_surface_water__infiltration-and-runoff_volume_flux"
@@ -70,23 +68,14 @@ EXCHANGE_TO_SOIL = (WATER_IN, SINKS, GPP, RLEAF)
 
 
 @struct.dataclass
-class SurfaceInputs:
-    """Forcing of the surface component: meteorology (time-major) plus the soil's state."""
+class SurfaceInputs(CoupledForcing):
+    """Forcing of the surface component: the coupled model's meteorology (time-major) plus
+    the soil component's state at the start of the step."""
 
-    air_temperature: jax.Array
-    shortwave_in: jax.Array
-    vpd: jax.Array
-    precipitation: jax.Array
-    air_pressure: jax.Array
-    co2: jax.Array
-    wind_speed: jax.Array
-    cos_zenith: jax.Array
-    soil_water_content: jax.Array
+    soil_water_content: Optional[jax.Array] = None
     """From the soil component. Units: m3 m-3, shape (n_layers,)."""
-    leaf_carbon: jax.Array
+    leaf_carbon: Optional[jax.Array] = None
     """From the soil component. Units: g C m-2."""
-    lai: Optional[jax.Array] = None
-    dt_seconds: float = struct.field(pytree_node=False, default=1800.0)
 
 
 @struct.dataclass
@@ -106,17 +95,12 @@ class SoilInputs:
 
 
 def surface_bmi_step(state: SurfaceState, f: SurfaceInputs, params):
-    met = CoupledForcing(**{k: getattr(f, k) for k in _MET}, dt_seconds=f.dt_seconds)
-    return surface_step(state, met, params, f.soil_water_content, f.leaf_carbon)
+    return surface_step(state, f, params, f.soil_water_content, f.leaf_carbon)
 
 
 def soil_bmi_step(state: SoilState, f: SoilInputs, params):
     return soil_step(state, f.air_temperature, params, f.water_in, f.sinks, f.gpp,
                      f.leaf_respiration, f.dt_seconds)
-
-
-def _table(names):
-    return {v[0]: v for v in COUPLED_VARIABLES if v[0] in names}
 
 
 class _SplitBase(JaxModelBmi):
@@ -131,9 +115,9 @@ class BmiCoupledSurface(_SplitBase):
         s = self._coupled_setup(config, base)
         f, p, dt = s.forcing, s.params, s.dt_seconds
         st0 = s.initial_state(p, f)
-        inputs = SurfaceInputs(**{k: getattr(f, k) for k in _MET},
+        inputs = SurfaceInputs(**{k.name: getattr(f, k.name) for k in dataclasses.fields(f)},
                                soil_water_content=st0.soil_water_content,
-                               leaf_carbon=st0.carbon.leaf, dt_seconds=dt)
+                               leaf_carbon=st0.carbon.leaf)
         met_t = {k: getattr(f, k)[0] for k in s.time_fields}
         _, template = jax.eval_shape(surface_bmi_step, split_state(st0)[0],
                                      inputs.replace(**met_t), p)
