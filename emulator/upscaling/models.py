@@ -131,7 +131,7 @@ class _Base:
 def _diurnal_rows(days, t, rng, ppfd, lat):
     from process_models.solar import solar_declination
     hours = np.arange(24) + 0.5
-    dec = np.asarray(solar_declination(days.dayofyear.values[:, None]))
+    dec = np.asarray(solar_declination(days.day_of_year.values[:, None]))
     phi = np.deg2rad(lat)[:, None]
     cz = np.clip(np.sin(phi) * np.sin(dec) + np.cos(phi) * np.cos(dec) * np.cos(np.pi * (hours - 12.0) / 12.0), 0, None)
     par = ppfd[:, None] * cz / np.maximum(cz.mean(1, keepdims=True), 1e-6)
@@ -255,7 +255,10 @@ class _NetModel(_Base):
 
     # -- data ---------------------------------------------------------------------
     def _arrays(self, table: xr.Dataset) -> dict:
-        x = (feature_matrix(table) - self.mu) / self.sigma
+        # standardised with the training moments, clipped to +-5 sd: a feature that was
+        # constant in training (sd < 1e-3, e.g. a flag) is centred only, so an unseen
+        # value cannot blow up an extrapolating network
+        x = np.clip((feature_matrix(table) - self.mu) / self.sigma, -5.0, 5.0)
         g = np.asarray(table["greenness"].values, float)
         cls = np.stack([np.asarray(table[f"class_{c}"].values, float) for c in CLASSES], -1)
         out = {"x": x, "t_h": np.asarray(table["air_temperature_hourly"].values, float),
@@ -281,12 +284,16 @@ class _NetModel(_Base):
         w = b["w"][None]
         return jnp.sum(w * nll) / jnp.maximum(jnp.sum(w), 1.0) * 3.0
 
-    def fit(self, table: xr.Dataset, checkpoint_dir=None, metrics_path=None):
+    def fit(self, table: xr.Dataset, checkpoint_dir=None, metrics_path=None, stop_after=None):
+        """Train the ensemble on the rows of ``table`` (:func:`emulator.train.fit`;
+        resumes from the latest checkpoint in ``checkpoint_dir``; ``stop_after``: stop
+        after that step as if killed, for tests)."""
         from emulator.train import TrainConfig, fit
 
         c = self.config
         x = feature_matrix(table)
-        self.mu, self.sigma = x.mean(0), np.maximum(x.std(0), 1e-6)
+        sd = x.std(0)
+        self.mu, self.sigma = x.mean(0), np.where(sd < 1e-3, 1.0, sd)
         self.scale = {k: float(np.nanstd(table[k].values)) if np.isfinite(table[k].values).any() else 1.0
                       for k in TARGETS}
         data = {**self._arrays(table), **self._targets(table)}
@@ -321,7 +328,7 @@ class _NetModel(_Base):
                           eval_every=c.eval_every, patience=c.patience, checkpoint_every=c.checkpoint_every,
                           seed=c.seed, progress=c.progress)
         res = fit(net, self._loss, batch_fn, val_batch, cfg, checkpoint_dir=checkpoint_dir,
-                  metrics_path=metrics_path)
+                  metrics_path=metrics_path, stop_after=stop_after)
         self.net, self.train_result = res.model, res
         return self
 

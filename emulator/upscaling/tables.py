@@ -270,13 +270,13 @@ def _on_days(series: pd.Series | None, days: pd.DatetimeIndex, max_gap_days: flo
     inside = (td >= t.min() - max_gap_days) & (td <= t.max() + max_gap_days)
     vals = np.interp(td, t, series.values)
     if not inside.all():
-        doy = series.index.dayofyear.values
+        doy = series.index.day_of_year.values
         bins = np.arange(0, 384, 16)
         clim = np.array([np.nanmean(series.values[(doy >= a) & (doy < a + 16)]) if np.any((doy >= a) & (doy < a + 16))
                          else np.nan for a in bins])
         ok = np.isfinite(clim)
         centres = bins[ok] + 8.0
-        c = np.interp(days.dayofyear.values, centres, clim[ok], period=365.0)
+        c = np.interp(days.day_of_year.values, centres, clim[ok], period=365.0)
         vals = np.where(inside, vals, c)
     return vals, inside
 
@@ -325,7 +325,7 @@ def add_derived_features(ds: xr.Dataset, *, vprm_class=None, latitude=None) -> x
     if lat is None:
         raise DataValidationError("no latitude given.", source="upscaling features", variable="latitude",
                                   fix="add a 'latitude' variable/attribute (degrees_north) or pass latitude=.")
-    doy = xr.DataArray(pd.DatetimeIndex(ds["time"].values).dayofyear.values, dims="time")
+    doy = xr.DataArray(pd.DatetimeIndex(ds["time"].values).day_of_year.values, dims="time")
     ref = ds["air_temperature"]
     dl = xr.zeros_like(ref) + xr.apply_ufunc(photoperiod, lat, doy)
     ds["photoperiod"] = dl.transpose(*ref.dims).assign_attrs(units="h")
@@ -398,7 +398,7 @@ def _diurnal(day_index: pd.DatetimeIndex, tmean, tmin, tmax, ppfd, latitude):
     mean shaped by the clear-sky cos(zenith), local solar time) for daily-only records."""
     from process_models.solar import solar_declination
     hours = np.arange(24) + 0.5
-    doy = day_index.dayofyear.values[:, None]
+    doy = day_index.day_of_year.values[:, None]
     dec = np.asarray(solar_declination(doy))
     phi = np.deg2rad(latitude)
     cz = np.clip(np.sin(phi) * np.sin(dec) + np.cos(phi) * np.cos(dec) * np.cos(np.pi * (hours - 12.0) / 12.0), 0, None)
