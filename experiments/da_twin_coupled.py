@@ -27,9 +27,20 @@ prior ensemble (the same filter with every observation masked). Scores: paramete
 (90 % interval = mean +/- 1.645 sd of the final log-multipliers) and daily RMSE against the
 truth of NEE, GPP, SWC 0.15 m and LAI.
 
+Particle filter on the same truth, observations and prior (``particle_filter``, bootstrap
+proposal: the model plus the same soil-water noise; Gordon et al. 1993, IEE Proc. F 140,
+107) with ``pf_particles`` members: systematic resampling when N_eff <= 0.5 N; after each
+resampling the log-multipliers (only they) get the Liu & West (2001) shrinkage kernel
+(a = sqrt(1 - b^2), b = ``pf_reg`` x N^(-1/(Nx+4))), so static parameters keep their
+weighted mean and spread instead of collapsing onto a few particles; the same clipping
+as the ETKF. PF and ETKF are scored alike (``assimilation.ensemble.scores.twin_scores``):
+daily RMSE of the analysis mean, RMS spread and coverage of the mean +/- 1.645 sd interval
+of NEE, GPP, SWC and LAI against the truth, parameter recovery, and the PF's effective
+sample size history.
+
 Run: ``python -m experiments.da_twin_coupled [--quick] [--members N] [--out DIR]``.
-``--quick``: 1-28 June 2018, 16 members, no spin-up (< 1 min). Full: 2017 spin-up, then
-1 April - 31 October 2018 with 48 members.
+``--quick``: 1-28 June 2018, 16 members (PF 256 particles), no spin-up (< 1 min). Full: 2017
+spin-up, then 1 April - 31 October 2018 with 48 members (PF 1024 particles).
 """
 from __future__ import annotations
 
@@ -57,10 +68,14 @@ class Settings:
     nee_rep_sd: float = 0.3          # umol m-2 s-1, extra error of daily NEE
     swc_obs_sd: float = 0.025        # m3 m-3
     swc_noise_sd: float = 0.001      # m3 m-3 per day
+    pf_particles: int = 1024         # 0 = no particle filter
+    pf_threshold: float = 0.5        # resample when N_eff <= threshold x N
+    pf_reg: float = 0.3              # kernel factor of the parameters' Liu-West kernel
 
     @classmethod
     def quick(cls) -> "Settings":
-        return cls(start="2018-06-01", end="2018-06-28", spin_up="", members=16)
+        return cls(start="2018-06-01", end="2018-06-28", spin_up="", members=16,
+                   pf_particles=256)
 
 
 GROUPS = {"vcmax25 multiplier": {"leaf.vcmax25": 1.0}, "g1 multiplier": {"leaf.g1": 1.0},
@@ -88,6 +103,16 @@ EXPECTED_QUICK = (
     Expected("rmse/GPP/analysis", 0.7549, 0.015, "daily GPP RMSE, ETKF analysis (umol m-2 s-1)"),
     Expected("rmse/NEE/analysis", 0.2295, 0.005, "daily NEE RMSE, ETKF analysis (umol m-2 s-1)"),
     Expected("rmse/LAI/analysis", 0.01329, 0.0005, "daily LAI RMSE, ETKF analysis (m2 m-2)"),
+    # particle filter (256 particles): resampling is a discontinuous function of the weights,
+    # so a round-off change can move one index; tolerances about 5-10 %, coverage +- 2 days
+    Expected("pf_vs_etkf/PF/ess_mean", 173.3, 12.0, "PF mean effective sample size (of 256)"),
+    Expected("pf_vs_etkf/PF/resampled_days", 3, 1, "PF days with resampling (of 28)"),
+    Expected("pf_vs_etkf/PF/series/GPP/rmse", 0.6762, 0.04, "daily GPP RMSE, PF (umol m-2 s-1)"),
+    Expected("pf_vs_etkf/PF/series/NEE/rmse", 0.2752, 0.015, "daily NEE RMSE, PF (umol m-2 s-1)"),
+    Expected("pf_vs_etkf/PF/series/GPP/coverage", 0.679, 0.08, "PF GPP 90 % interval coverage"),
+    Expected("pf_vs_etkf/ETKF/series/GPP/coverage", 0.893, 0.04, "ETKF GPP 90 % interval coverage"),
+    Expected("pf_vs_etkf/PF/parameters/vcmax25 multiplier/log_mean", 0.1186, 0.02, "PF log Vcmax25 multiplier (truth 0.262)"),
+    Expected("pf_vs_etkf/PF/parameters/vcmax25 multiplier/log_sd", 0.0647, 0.006, "its PF posterior sd (prior 0.25)"),
 )
 
 
@@ -130,6 +155,7 @@ def main(argv=None) -> dict:
     from assimilation.ensemble import (Augmented, CycleInputs, ETKF, LogMultipliers,
                                        augmented_ensemble, clip_augmented, coupled_tower_cycles,
                                        ensemble_filter, esmda, interface_forecast, member_vector)
+    from assimilation.ensemble.particle import particle_filter
     from assimilation.observations import Observations
     from assimilation.operators import CycleMeans
     from process_models.coupled import CoupledModel
@@ -171,6 +197,15 @@ def main(argv=None) -> dict:
               postprocess=clip_augmented(bounds, swc_box, ("carbon",)), store=True)
     res = ensemble_filter(k_run, forecast, ens0, obs, h, **kw)
     free = ensemble_filter(k_run, forecast, ens0, obs, h, obs_mask=jnp.zeros(y.shape), **kw)
+    pf = None
+    if st.pf_particles:     # same prior distribution, more members; parameters-only kernel
+        k_pe, k_pf = jax.random.split(jax.random.fold_in(k_run, 1))
+        parts0 = augmented_ensemble(k_pe, tc.state0, st.pf_particles, PRIOR_SD, record.size,
+                                    lognormal_fields={"soil_water_content": 0.1}, clip_fields=swc_box)
+        pf = particle_filter(k_pf, forecast, parts0, obs, h, inputs=inputs, threshold=st.pf_threshold,
+                             regularisation=member_vector(one, 0.0, st.pf_reg, 0.0), shrinkage=True,
+                             jitter_duplicates_only=False, model_noise=kw["model_noise"],
+                             postprocess=kw["postprocess"])
 
     # ES-MDA over the whole window: multipliers and initial soil water of the same members
     def forward(mem):
@@ -201,6 +236,24 @@ def main(argv=None) -> dict:
                "truth_in_90": int(inside.sum()), "members": st.members, "days": T,
                "n_failed": int(np.asarray(res.n_failed).sum()), **obs_info}
     figs = _figures(st, tc.times[::S], lm_a, truth, default, runs, y, record)
+    pf_text = []
+    if pf is not None:
+        unravel1 = jax.vmap(ravel_pytree(one)[1])
+        moments = {"ETKF": (res.analysis_mean, res.analysis_spread),
+                   "PF": (unravel1(pf.mean), unravel1(pf.sd))}
+        metrics["pf_vs_etkf"], table = _pf_vs_etkf(moments, truth, record)
+        metrics["pf_vs_etkf"]["PF"] |= {"ess_mean": float(pf.ess.mean()), "ess_min": float(pf.ess.min()),
+                                        "ess_final": float(pf.ess[-1]), "particles": st.pf_particles,
+                                        "resampled_days": int(pf.resampled.sum())}
+        figs += _pf_figure(st, tc.times[::S], pf, moments)
+        pf_text = [f"## Particle filter vs ETKF on the same truth\n\nPF: {st.pf_particles} particles, "
+                   f"bootstrap proposal, resampling at N_eff <= {st.pf_threshold} N "
+                   f"({metrics['pf_vs_etkf']['PF']['resampled_days']} of {T} days), Liu-West kernel on "
+                   f"the log-multipliers (reg {st.pf_reg}); ETKF: {st.members} members. Effective "
+                   f"sample size: mean {float(pf.ess.mean()):.1f}, min {float(pf.ess.min()):.1f}. "
+                   "Daily analysis mean vs truth: RMSE, RMS spread and coverage of the mean +/- "
+                   "1.645 sd interval (nominal 0.90); parameters: final log-multiplier mean and sd.\n\n"
+                   + markdown_table(table)]
     write_metrics(st.out, metrics)
     par.to_csv(f"{st.out}/parameters.csv", index=False)
     write_report(st.out, f"Twin experiment: coupled model at CH-Dav ({st.start} to {st.end})", [
@@ -213,9 +266,56 @@ def main(argv=None) -> dict:
         f"Truth inside the 90 % interval: {int(inside.sum())} of {len(GROUPS)} parameters.",
         "## Daily RMSE against the truth\n\n" + markdown_table(pd.DataFrame(rm).T, index=True),
         "forecast = the day's forecast from the previous analysis; analysis = after the day's "
-        "update. NEE is the all-hours daily mean (only measured half-hours are observed)."],
+        "update. NEE is the all-hours daily mean (only measured half-hours are observed).",
+        *pf_text],
         figs, EXPECTED_QUICK, metrics, settings=st)
     return metrics
+
+
+def _pf_vs_etkf(moments, truth, record):
+    """Scores of each method (metrics dict) and one comparison table."""
+    from assimilation.ensemble.scores import twin_scores
+    out, rows = {}, []
+    for method, (mean, sd) in moments.items():
+        m_rec, s_rec = np.asarray(mean.record), np.asarray(sd.record)
+        sc = {v: twin_scores(m_rec[:, record.index(c)], s_rec[:, record.index(c)], truth[c])
+              for v, c in SERIES.items()}
+        mu, sdp = np.asarray(mean.params)[-1], np.asarray(sd.params)[-1]
+        inside = np.abs(TRUTH_LOG - mu) <= 1.645 * sdp
+        out[method] = {"series": sc, "truth_in_90": int(inside.sum()),
+                       "parameters": {nm: {"log_mean": float(mu[i]), "log_sd": float(sdp[i])}
+                                      for i, nm in enumerate(GROUPS)}}
+        row = {"method": method}
+        for v, d in sc.items():
+            row[f"{v} RMSE / spread / cov."] = f"{d['rmse']:.3g} / {d['spread']:.3g} / {d['coverage']:.2f}"
+        for i, nm in enumerate(GROUPS):
+            row[nm.split()[0] + " log (truth %.2f)" % TRUTH_LOG[i]] = f"{mu[i]:.3f} +/- {sdp[i]:.3f}"
+        rows.append(row)
+    return out, pd.DataFrame(rows)
+
+
+def _pf_figure(st, days, pf, moments):
+    figs = []
+    fig, ax = plt.subplots(1 + len(GROUPS), 1, figsize=(10, 9), sharex=True)
+    ess = np.asarray(pf.ess) / st.pf_particles
+    ax[0].plot(days, ess, "C0.-", label="N_eff / N after reweighting")
+    rs = np.asarray(pf.resampled)
+    ax[0].plot(days[rs], ess[rs], "rv", ms=5, label="resampled")
+    ax[0].axhline(st.pf_threshold, color="k", lw=0.6, ls="--", label="threshold")
+    ax[0].set_ylabel("ESS fraction")
+    ax[0].legend(fontsize=8, ncol=3)
+    for i, nm in enumerate(GROUPS):
+        a = ax[1 + i]
+        for c, (method, (mean, sd)) in zip(("C1", "C0"), moments.items()):
+            mu, s = np.asarray(mean.params)[:, i], np.asarray(sd.params)[:, i]
+            a.fill_between(days, np.exp(mu - 1.645 * s), np.exp(mu + 1.645 * s), color=c, alpha=0.25)
+            a.plot(days, np.exp(mu), c, label=f"{method} mean and 90 %")
+        a.axhline(np.exp(TRUTH_LOG[i]), color="r", lw=1.2, label="truth")
+        a.set_yscale("log")
+        a.set_ylabel(nm.replace(" multiplier", "\nmultiplier"))
+    ax[1].legend(fontsize=8, ncol=3)
+    save_figure(fig, st.out, "pf_vs_etkf.png", figs)
+    return figs
 
 
 def _figures(st, days, lm_a, truth, default, runs, y, record):

@@ -25,7 +25,21 @@ starts with a forecast):
    Carlo Methods in Practice, ch. 12): after a resampling the duplicated particles are
    jittered with a Gaussian kernel of covariance ``(reg x h)^2 C``, ``C`` the weighted
    covariance of the particles before resampling and ``h = N^(-1/(Nx + 4))`` (Scott's rule
-   of thumb, as in DAPPER's ``PartFilt(reg=...)``); ``reg = 0`` switches it off.
+   of thumb, as in DAPPER's ``PartFilt(reg=...)``); ``reg = 0`` switches it off. ``reg``
+   may be a vector (one factor per flattened variable, 0 = not jittered), e.g. to jitter
+   only the parameters of augmented members (:func:`~assimilation.ensemble.member_vector`);
+   the jitter of variable j is then ``reg_j h (L z)_j`` with ``L L^T = C``, so the jittered
+   block keeps the weighted covariance of its own variables (and their correlations);
+5. **kernel shrinkage** (``shrinkage=True``; Liu & West 2001, in Doucet et al. eds., ch. 10,
+   for static parameters): every resampled particle is first pulled towards the weighted
+   mean, ``x <- a x + (1 - a) xbar`` with ``a = sqrt(1 - (reg h)^2)`` per variable, then
+   jittered with the kernel above (all particles, not only duplicates), so that the
+   kernel adds no variance: mean and covariance of the jittered variables are kept (a
+   plain regularisation inflates the spread of a static parameter by ``1 + (reg h)^2`` at
+   every resampling);
+6. ``postprocess(particles) -> particles`` (e.g.
+   :func:`~assimilation.ensemble.clip_augmented`: parameters and states back inside their
+   bounds) after every cycle, as in :func:`~assimilation.ensemble.ensemble_filter`.
 
 Particles are a pytree with a leading particle axis N (flattened internally, as in
 :func:`~assimilation.ensemble.ensemble_filter`); ``model(particle, inputs_k) -> particle``
@@ -33,7 +47,8 @@ propagates one particle over one cycle (e.g.
 :func:`~assimilation.ensemble.interface.interface_forecast` of a model's ``step``).
 Observations are an :class:`~assimilation.observations.Observations` or arrays
 ``(observations, obs_var, obs_mask)`` with diagonal ``R``; masked entries do not enter the
-weights. Non-finite likelihoods give a particle zero weight.
+weights. Non-finite likelihoods or particles give a particle zero weight (it is left out
+of the weighted moments and disappears at the next resampling).
 
 Stored per cycle (:class:`PFResult`): the weighted mean and sd of the particles after the
 reweighting (before resampling: DAPPER's ``.a`` statistics), the effective sample size, the
@@ -144,7 +159,8 @@ def particle_filter(key, model: Callable, particles, observations, obs_var=None,
                     obs_operator: Optional[Callable] = None, *, proposal=Bootstrap(),
                     threshold: float = 1.0, resampling: str = "systematic",
                     regularisation: float = 0.0, jitter_duplicates_only: bool = True,
-                    model_noise=None, obs_mask=None, inputs=None, log_weights=None,
+                    shrinkage: bool = False, model_noise=None, obs_mask=None, inputs=None,
+                    log_weights=None, postprocess: Optional[Callable] = None,
                     store: bool = False) -> PFResult:
     """Cycle a particle filter over T observation times (module docstring).
 
@@ -161,15 +177,20 @@ def particle_filter(key, model: Callable, particles, observations, obs_var=None,
     proposal : :class:`Bootstrap` or :class:`OptimalProposal`.
     threshold : resample when ``N_eff <= threshold * N`` (1.0: every cycle; 0: never).
     resampling : "systematic" or "multinomial".
-    regularisation : kernel width factor ``reg`` (0: no jitter).
+    regularisation : kernel width factor ``reg`` (0: no jitter), scalar or (Nx,) per
+        flattened variable (0 entries are not jittered).
     jitter_duplicates_only : jitter only particles that were duplicated by the resampling
-        (DAPPER's ``nuj``).
+        (DAPPER's ``nuj``); must be False with ``shrinkage``.
+    shrinkage : Liu & West (2001) kernel shrinkage towards the weighted mean before the
+        jitter (module docstring, item 5); needs ``regularisation``.
     model_noise : additive Gaussian model-noise sd of the bootstrap proposal, scalar or
         (Nx,) (flattened order), or None (deterministic model). The optimal proposal takes
         its noise from ``proposal.model_noise_cov``.
     obs_mask : optional (T, Ny) 0/1 mask (combined with an Observations' mask).
     inputs : optional pytree with leading axis T passed to ``model``.
     log_weights : optional (N,) initial log-weights.
+    postprocess : optional ``postprocess(particles) -> particles`` (pytree with leading
+        axis N) applied at the end of every cycle (e.g. clipping to bounds).
     store : keep the particles and log-weights of every cycle.
     """
     observations, obs_var, obs_operator, obs_mask = unpack_observations(
@@ -181,19 +202,27 @@ def particle_filter(key, model: Callable, particles, observations, obs_var=None,
     if isinstance(proposal, OptimalProposal) and model_noise is not None:
         raise ValueError("OptimalProposal takes the model noise from model_noise_cov; "
                          "leave model_noise=None.")
+    jitter = not _is_zero(regularisation)
+    if shrinkage and not jitter:
+        raise ValueError("shrinkage=True needs a regularisation kernel (regularisation > 0).")
+    if shrinkage and jitter_duplicates_only:
+        raise ValueError("shrinkage=True jitters every resampled particle; pass "
+                         "jitter_duplicates_only=False.")
     return _particle_filter(key, model, particles, observations, obs_var, obs_operator,
                             proposal=proposal, threshold=threshold, resampling=resampling,
-                            regularisation=regularisation, jitter=not _is_zero(regularisation),
-                            jitter_duplicates_only=jitter_duplicates_only,
+                            regularisation=regularisation, jitter=jitter,
+                            jitter_duplicates_only=jitter_duplicates_only, shrinkage=shrinkage,
                             model_noise=model_noise, obs_mask=obs_mask, inputs=inputs,
-                            log_weights=log_weights, store=store)
+                            log_weights=log_weights, postprocess=postprocess, store=store)
 
 
 @partial(jax.jit, static_argnames=("model", "obs_operator", "resampling", "jitter",
-                                   "jitter_duplicates_only", "store"))
+                                   "jitter_duplicates_only", "shrinkage", "postprocess",
+                                   "store"))
 def _particle_filter(key, model, particles, observations, obs_var, obs_operator, *, proposal,
                      threshold, resampling, regularisation, jitter, jitter_duplicates_only,
-                     model_noise, obs_mask, inputs, log_weights, store) -> PFResult:
+                     shrinkage, model_noise, obs_mask, inputs, log_weights, postprocess,
+                     store) -> PFResult:
     X0, unravel = flatten_ensemble(particles)
     n, nx = X0.shape
     dtype = X0.dtype
@@ -250,6 +279,7 @@ def _particle_filter(key, model, particles, observations, obs_var, obs_operator,
         lw_a = _normalise(lw_un)
         ess = effective_sample_size(lw_a)
         w = jnp.exp(lw_a)
+        Xn = jnp.where(ok[:, None], Xn, 0.0)     # zero-weight rows: no NaN in the moments
         mean = w @ Xn
         sd = jnp.sqrt(jnp.maximum(w @ (Xn - mean) ** 2, 0.0))
         do = ess <= threshold * n
@@ -263,12 +293,17 @@ def _particle_filter(key, model, particles, observations, obs_var, obs_operator,
             L = jnp.linalg.cholesky(C + 1e-12 * jnp.trace(C) / nx * jnp.eye(nx, dtype=dtype)
                                     + jnp.finfo(dtype).tiny * jnp.eye(nx, dtype=dtype))
             eps = jax.random.normal(k_jit, (n, nx), dtype) @ L.T * bandwidth
-            if jitter_duplicates_only:
+            if shrinkage:           # Liu & West (2001): a x + (1 - a) xbar, a^2 + b^2 = 1
+                a = jnp.sqrt(jnp.clip(1.0 - bandwidth ** 2, 0.0, 1.0))
+                Xr = a * Xr + (1.0 - a) * mean
+            elif jitter_duplicates_only:
                 dup = (idx == jnp.roll(idx, 1)) | (idx == jnp.roll(idx, -1))
                 eps = jnp.where(dup[:, None], eps, 0.0)
             return Xr + eps, jnp.full((n,), -math.log(n), dtype)
 
         Xo, lwo = jax.lax.cond(do, resampled, lambda _: (Xn, lw_a), None)
+        if postprocess is not None:
+            Xo = flatten_ensemble(postprocess(unflatten_ensemble(Xo, unravel)))[0].astype(dtype)
         out = (mean, sd, ess, do, ll) + ((Xo, lwo) if store else ())
         return (Xo, lwo, k), out
 
