@@ -181,3 +181,19 @@ def format_table(name: str) -> str:
                          for i, (c, w) in enumerate(zip(r, widths))).rstrip()
     lines = [f"table {name}: {df['citation'].iloc[0]}", fmt(header), "  ".join("-" * w for w in widths)]
     return "\n".join(lines + [fmt(r) for r in rows])
+
+
+def copernicus_lc100_to_vprm() -> dict[int, int]:
+    """Copernicus Global Land Cover LC100 discrete code -> VPRM class id (pyVPRM numbering).
+
+    The table ``tables/copernicus_lc100_to_vprm.csv`` is pyVPRM 6.0.1's
+    ``vprm_configs/copernicus_land_cover.yaml`` (Glauch et al. 2025, MIT), written out per
+    code with the LC100 class names of Buchhorn et al. (2020), doi:10.5281/zenodo.3939050:
+    evergreen forests (111, 112, 121, 122) -> 1, deciduous forests (113, 114, 123, 124) -> 2,
+    mixed/unknown forests (115, 116, 125, 126) -> 3, shrubs (20) -> 4, cropland (40) -> 6,
+    herbaceous (30) and moss/lichen (100) -> 7, urban, bare, snow, water and sea (50, 60,
+    70, 80, 200) -> 8 (no flux), herbaceous wetland (90) -> 9. pyVPRM's savanna class 5 has
+    no LC100 code. ``tests/vprm/test_tables.py`` checks it against the installed pyVPRM file.
+    """
+    t = _read("copernicus_lc100_to_vprm.csv")
+    return {int(c): int(v) for c, v in zip(t["code"], t["vprm_class"])}

@@ -1,0 +1,417 @@
+"""The map engine: satellite cube -> daily pivot -> hourly NEE/GPP/Reco with uncertainty,
+tile by tile, in process or on a dask.distributed cluster, into a resumable Zarr store.
+
+Per tile (``run.tile`` pixels; one task) the chain is: the tile's observations -> daily
+pivot (:func:`.pivot.pivot_arrays`, Kalman parameters shared by all tiles) -> VPRM
+statistics of the statistics year (pyVPRM's EVImin + 0.55 (EVImax - EVImin) threshold and
+growing-season LSWI range, :func:`process_models.satellite.yearly_statistics`, from the
+pivot) -> hourly indices (linear between day centres) -> the model's ``simulate`` through
+the model interface (:class:`process_models.vprm.VPRMModel` or any model taking
+:class:`process_models.vprm.VPRMForcing`, e.g. an emulator) -> write (:mod:`.store`).
+
+**Uncertainty** from the pivot sd:
+
+* ``linear`` (default): first order, sd_F(t) = sqrt(sum_v (dF/dv(t) sd_v(t))^2) over the
+  pivot variables v (EVI, LSWI; errors independent between variables), two
+  forward-mode products (``jax.jvp``) per tile. For the period totals the pivot errors are
+  taken as fully correlated in time (the smoother's errors are correlated over weeks):
+  sd_total = sqrt(sum_v (sum_t dF/dv(t) sd_v(t) dt)^2), an upper bound.
+* ``ensemble``: ``members`` draws of z_v ~ N(0, 1) per pixel and variable, v + z_v sd_v
+  (fully correlated in time, as above), scanned over members (memory of one member); the
+  central estimate is the run at the pivot mean.
+
+The VPRM statistics are held at their pivot-mean values in both. Model-parameter
+uncertainty is not propagated here (use an ensemble of calibrated parameter sets).
+
+**Scale**: one jitted call per tile, tiles padded to one shape, so each worker compiles
+once per configuration. ``run.scheduler = "local"`` starts a
+``distributed.LocalCluster(n_workers=run.workers, threads_per_worker=1)``; an address
+("tcp://host:8786") uses that cluster; ``"inprocess"`` runs the same tasks in this process.
+The per-pixel results do not depend on where a tile runs: a LocalCluster run is
+bit-identical to an in-process one (``tests/maps/test_engine.py``). A worker that dies is
+replaced and its tile re-run by dask; an interrupted run resumes from the tile markers.
+
+Units: fluxes ``umol m-2 s-1`` (hourly means), totals ``g C m-2`` (12.011 g C per mol CO2),
+indices "1". Sign convention: GPP >= 0, Reco >= 0, NEE = Reco - GPP.
+"""
+from __future__ import annotations
+
+import hashlib
+import resource
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from process_models.units import DataValidationError
+
+from .config import MapConfig, load_config, period_hours
+from .pivot import FusionParameters, fit_fusion, pivot_arrays, pivot_days, scene_prior
+from .sources import (class_fractions, hourly_meteorology, met_at_pixels, pixel_lonlat,
+                      satellite_observations)
+from .store import create_store, done_tiles, mark_done, write_tile
+
+__all__ = ["MapContext", "MapRun", "prepare", "plan_tiles", "compute_tile", "process_tile", "run_map",
+           "G_C_PER_UMOL_M2_S_HOUR"]
+
+G_C_PER_UMOL_M2_S_HOUR = 3600.0 * 12.011e-6
+"""g C m-2 per hour of a flux of 1 umol CO2 m-2 s-1 (3600 s x 12.011 g C mol-1 x 1e-6)."""
+
+
+@dataclass
+class MapContext:
+    """Everything a tile task needs (sent once to each worker)."""
+    config: MapConfig
+    model: Any
+    params: Any
+    obs: xr.Dataset
+    met: xr.Dataset
+    fractions: np.ndarray          # (ny_src, nx_src, C)
+    class_ids: tuple
+    lon: np.ndarray                # (ny, nx) of the map grid
+    lat: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    hours: pd.DatetimeIndex
+    days: pd.DatetimeIndex         # pivot days (statistics year + period, padded)
+    fusion: FusionParameters
+    prior: dict
+    statistics_year: int
+    x64: bool
+    fingerprint: str = ""
+    pivot_names: tuple = ("evi", "lswi")
+
+    @property
+    def period_days(self) -> np.ndarray:
+        first, last = self.hours[0].floor("D"), self.hours[-1].floor("D")
+        return np.flatnonzero((self.days >= first) & (self.days <= last))
+
+    @property
+    def dtype(self):
+        return np.float64 if self.config.run.precision == "float64" else np.float32
+
+
+@dataclass
+class MapRun:
+    """Result of :func:`run_map`: the store, the budget table, per-tile infos and timings."""
+    store: Path
+    budgets: pd.DataFrame
+    tiles: dict
+    seconds: float
+    resumed: bool
+    info: dict = field(default_factory=dict)
+
+    def open(self) -> xr.Dataset:
+        from .store import open_map
+        return open_map(self.store)
+
+
+def plan_tiles(ny: int, nx: int, tile) -> list[tuple[str, slice, slice]]:
+    """Tiles (id, y slice, x slice) covering the grid, row-major."""
+    ty, tx = tile
+    return [(f"{i // ty:04d}_{j // tx:04d}", slice(i, min(i + ty, ny)), slice(j, min(j + tx, nx)))
+            for i in range(0, ny, ty) for j in range(0, nx, tx)]
+
+
+# --- the jitted kernel -------------------------------------------------------------------
+
+def _kernel(model, uncertainty, members, params, daily_m, daily_s, stats, frac, temp, par, pos, key):
+    """daily_m/s: (2, P, D) EVI and LSWI pivot mean/sd; stats (3, P); frac (P, C);
+    temp/par (H, P); pos (H,) fractional day index of each hour's middle."""
+    import jax
+    import jax.numpy as jnp
+    from process_models.vprm import VPRMForcing
+
+    D = daily_m.shape[-1]
+    i0 = jnp.clip(jnp.floor(pos).astype(jnp.int32), 0, D - 2)
+    w = (pos - i0.astype(pos.dtype))[None, :]
+
+    def hourly(d):                                  # (P, D) -> (H, P)
+        return (d[:, i0] * (1 - w) + d[:, i0 + 1] * w).T
+
+    def fluxes(dm):
+        f = VPRMForcing(temperature=temp, par=par, evi=jnp.clip(hourly(dm[0]), 0.0, 1.0),
+                        lswi=jnp.clip(hourly(dm[1]), -1.0, 1.0), evi_threshold=stats[0],
+                        lswi_min=stats[1], lswi_max=stats[2], class_fractions=frac)
+        o = model.simulate(params, f)
+        return jnp.stack([o.gpp, o.reco, o.nee])    # (3, H, P)
+
+    c = G_C_PER_UMOL_M2_S_HOUR
+    if uncertainty == "linear":
+        zero = jnp.zeros_like(daily_m)
+        y, t_evi = jax.jvp(fluxes, (daily_m,), (zero.at[0].set(daily_s[0]),))
+        _, t_lswi = jax.jvp(fluxes, (daily_m,), (zero.at[1].set(daily_s[1]),))
+        sd = jnp.sqrt(t_evi ** 2 + t_lswi ** 2)
+        total_sd = c * jnp.sqrt(t_evi.sum(1) ** 2 + t_lswi.sum(1) ** 2)
+    else:
+        y = fluxes(daily_m)
+        z = jax.random.normal(key, (members, 2, daily_m.shape[1], 1), daily_m.dtype)
+
+        def member(acc, zm):
+            f = fluxes(daily_m + zm * daily_s)
+            tot = f.sum(1)
+            return (acc[0] + f, acc[1] + f * f, acc[2] + tot, acc[3] + tot * tot), None
+        zf = jnp.zeros_like(y)
+        zt = jnp.zeros_like(y[:, 0])
+        (s1, s2, t1, t2), _ = jax.lax.scan(member, (zf, zf, zt, zt), z)
+        n = float(members)
+        sd = jnp.sqrt(jnp.maximum(s2 - s1 * s1 / n, 0.0) / (n - 1))
+        total_sd = c * jnp.sqrt(jnp.maximum(t2 - t1 * t1 / n, 0.0) / (n - 1))
+    return y, sd, c * y.sum(1), total_sd
+
+
+_KERNELS: dict = {}
+
+
+def _jitted(model, uncertainty, members):
+    import jax
+    key = (model, uncertainty, members)
+    if key not in _KERNELS:
+        _KERNELS[key] = jax.jit(partial(_kernel, model, uncertainty, members))
+    return _KERNELS[key]
+
+
+# --- one tile ----------------------------------------------------------------------------
+
+def _source_index(ctx: MapContext, sl: slice, n_src: int, size: int, n_tile: int):
+    idx = np.arange(sl.start, sl.stop)
+    idx = np.concatenate([idx, np.repeat(idx[-1:], n_tile - idx.size)])   # pad to the tile shape
+    return idx % n_src, idx
+
+
+def compute_tile(ctx: MapContext, ysl: slice, xsl: slice) -> tuple[dict, dict]:
+    """The arrays of one tile (region of the map grid) and timings; pure given ``ctx``."""
+    import jax
+    import jax.numpy as jnp
+    from process_models.satellite import yearly_statistics
+
+    t0 = time.perf_counter()
+    ty, tx = ctx.config.run.tile
+    ny_src, nx_src = ctx.obs.sizes["y"], ctx.obs.sizes["x"]
+    iy_src, iy = _source_index(ctx, ysl, ny_src, len(ctx.y), ty)
+    ix_src, ix = _source_index(ctx, xsl, nx_src, len(ctx.x), tx)
+    obs = ctx.obs.isel(y=iy_src, x=ix_src)
+    P = ty * tx
+    lon = ctx.lon[np.ix_(iy, ix)].ravel()
+    lat = ctx.lat[np.ix_(iy, ix)].ravel()
+    temp, sw = met_at_pixels(ctx.met, lon, lat)
+    frac = ctx.fractions[np.ix_(iy_src, ix_src)].reshape(P, -1)
+    t1 = time.perf_counter()
+
+    piv, flags = pivot_arrays(obs, ctx.pivot_names, ctx.days, ctx.fusion, ctx.prior)
+    in_year = np.asarray(ctx.days.year == ctx.statistics_year)
+    stats = yearly_statistics(piv["evi"][0][:, in_year].T, piv["lswi"][0][:, in_year].T)
+    st = np.stack([np.nan_to_num(np.asarray(stats[k]), nan=0.0) for k in ("evi_threshold", "lswi_min", "lswi_max")])
+    t2 = time.perf_counter()
+
+    dt = ctx.dtype
+    from process_models.vprm.tables import SW_TO_PAR
+    pos = ((ctx.hours + pd.Timedelta("30min") - ctx.days[0]) / pd.Timedelta("1D")).to_numpy() - 0.5
+    tile_key = int(hashlib.sha256(f"{ysl.start}-{xsl.start}".encode()).hexdigest()[:7], 16)
+    key = jax.random.fold_in(jax.random.key(ctx.config.run.seed), tile_key)
+    fn = _jitted(ctx.model, ctx.config.run.uncertainty, ctx.config.run.members)
+    params = jax.tree.map(lambda a: jnp.asarray(a, dt) if np.issubdtype(np.asarray(a).dtype, np.floating)
+                          else a, ctx.params)
+    arr = lambda a: jnp.asarray(np.asarray(a), dt)
+    y, sd, tot, tot_sd = fn(params, arr(np.stack([piv["evi"][0], piv["lswi"][0]])),
+                            arr(np.stack([piv["evi"][1], piv["lswi"][1]])), arr(st), arr(frac),
+                            arr(temp), arr(sw * SW_TO_PAR), arr(pos), key)
+    y, sd, tot, tot_sd = (np.asarray(a, np.float32) for a in (y, sd, tot, tot_sd))
+    t3 = time.perf_counter()
+
+    ny_t, nx_t = ysl.stop - ysl.start, xsl.stop - xsl.start
+
+    def crop_h(a):     # (H, P) -> (H, ny_t, nx_t)
+        return a.reshape(a.shape[0], ty, tx)[:, :ny_t, :nx_t]
+
+    def crop_p(a):     # (P,) -> (ny_t, nx_t)
+        return a.reshape(ty, tx)[:ny_t, :nx_t]
+
+    out = {}
+    for k, name in enumerate(("gpp", "reco", "nee")):
+        out[name] = (("time", "y", "x"), crop_h(y[k]))
+        out[f"{name}_sd"] = (("time", "y", "x"), crop_h(sd[k]))
+        out[f"{name}_total"] = (("y", "x"), crop_p(tot[k]))
+        out[f"{name}_total_sd"] = (("y", "x"), crop_p(tot_sd[k]))
+    pd_idx = ctx.period_days
+    for n in ctx.pivot_names:
+        m, s = piv[n]
+        out[n] = (("day", "y", "x"), crop_h(np.asarray(m[:, pd_idx].T, np.float32)))
+        out[f"{n}_sd"] = (("day", "y", "x"), crop_h(np.asarray(s[:, pd_idx].T, np.float32)))
+    out["class_fraction"] = (("y", "x", "vprm_class"),
+                             frac.reshape(ty, tx, -1)[:ny_t, :nx_t].astype(np.float32))
+    out["pixel_flag"] = (("y", "x"), crop_p(flags.astype(np.int8)))
+    timing = {"read_s": t1 - t0, "pivot_s": t2 - t1, "model_s": t3 - t2,
+              "pixels": int(ny_t * nx_t), "hours": int(len(ctx.hours))}
+    return out, timing
+
+
+def process_tile(ctx: MapContext, tile) -> dict:
+    """Compute one tile, write it into the store and its marker; returns its info (timings,
+    peak resident memory of the process, pid)."""
+    import os
+
+    import jax
+    if jax.config.jax_enable_x64 != ctx.x64:
+        jax.config.update("jax_enable_x64", ctx.x64)
+    tile_id, ysl, xsl = tile
+    arrays, info = compute_tile(ctx, ysl, xsl)
+    t = time.perf_counter()
+    info.update(tile=tile_id, pid=os.getpid())
+    write_tile(ctx.config.output.store, ysl, xsl, arrays)
+    info["write_s"] = time.perf_counter() - t
+    info["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    info["tile_mb"] = sum(a.nbytes for _, a in arrays.values()) / 2**20
+    mark_done(ctx.config.output.store, tile_id, info)
+    return info
+
+
+# --- the driver --------------------------------------------------------------------------
+
+def _fingerprint(cfg: MapConfig, model, params) -> str:
+    import jax
+    h = hashlib.sha256(cfg.fingerprint().encode())
+    h.update(repr(model).encode())
+    for leaf in jax.tree.leaves(params):
+        h.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+    return h.hexdigest()[:16]
+
+
+def prepare(config: MapConfig | str | Path, *, model=None, params=None, observations: xr.Dataset | None = None,
+            meteorology: xr.Dataset | None = None, fractions: xr.DataArray | None = None) -> MapContext:
+    """Read and check the inputs and fit the shared pivot parameters: a :class:`MapContext`.
+    ``observations``/``meteorology``/``fractions`` replace the configured sources (e.g. a
+    tower pixel built from a reader)."""
+    import jax
+    cfg = config if isinstance(config, MapConfig) else load_config(config)
+    run = cfg.run
+    if model is None:
+        from process_models.vprm import VPRMModel
+        if cfg.model.name != "vprm":
+            raise DataValidationError(f"model {cfg.model.name!r}: the configured engine model is 'vprm'.",
+                                      source="map config", variable="model.name",
+                                      fix="pass another model object (e.g. an emulator) as model=.")
+        model = VPRMModel(table=cfg.model.table, temperatures=cfg.model.temperatures)
+    params = model.default_params() if params is None else params
+    class_ids = tuple(params.rules.class_ids)
+    hours = period_hours(run)
+    obs = observations if observations is not None else satellite_observations(cfg)
+    names = tuple(cfg.satellite.indices)
+    year = run.statistics_year or hours[0].year
+    t = pd.DatetimeIndex(obs["time"].values)
+    if not ((t.year == year).any()):
+        raise DataValidationError(f"no acquisition in the statistics year {year} (record {t[0].date()} .. "
+                                  f"{t[-1].date()}).", source="satellite", variable="time",
+                                  fix="choose run.start (or run.statistics_year) inside the satellite record.")
+    days = pivot_days(obs, hours, year)
+    met = meteorology if meteorology is not None else hourly_meteorology(cfg, hours)
+    if not np.array_equal(pd.DatetimeIndex(met["time"].values), hours):
+        raise DataValidationError("meteorology time axis differs from the map hours.", source="meteorology",
+                                  variable="time", fix="give hourly meteorology on [run.start, run.end).")
+    fusion = fit_fusion(obs, names, days, fit_pixels=run.fit_pixels, fit_steps=run.fit_steps, seed=run.seed)
+    prior = scene_prior(obs, names, days, fusion)
+    frac = fractions if fractions is not None else class_fractions(cfg, obs, class_ids)
+    ry, rx = run.replicate
+    ny, nx = obs.sizes["y"], obs.sizes["x"]
+    lon, lat = pixel_lonlat(obs)
+    xs, ys = obs["x"].values, obs["y"].values
+    dx = float(xs[1] - xs[0]) if nx > 1 else 1.0
+    dy = float(ys[1] - ys[0]) if ny > 1 else -1.0
+    x = np.concatenate([xs + k * nx * dx for k in range(rx)])
+    y = np.concatenate([ys + k * ny * dy for k in range(ry)])
+    ctx = MapContext(config=cfg, model=model, params=jax.tree.map(np.asarray, params), obs=obs, met=met,
+                     fractions=np.asarray(frac.transpose("y", "x", "vprm_class").values, float),
+                     class_ids=class_ids, lon=np.tile(lon, (ry, rx)), lat=np.tile(lat, (ry, rx)), x=x, y=y,
+                     hours=hours, days=days, fusion=fusion, prior=prior, statistics_year=year,
+                     x64=bool(jax.config.jax_enable_x64), pivot_names=names)
+    ctx.fingerprint = _fingerprint(cfg, model, params)
+    return ctx
+
+
+def _client(run):
+    from distributed import Client, LocalCluster
+    if run.scheduler == "local":
+        cluster = LocalCluster(n_workers=run.workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, memory_limit="4GiB", silence_logs=40)
+        return Client(cluster), cluster
+    return Client(run.scheduler), None
+
+
+def run_map(config: MapConfig | str | Path, *, model=None, params=None, observations=None, meteorology=None,
+            fractions=None, client=None, progress: bool = True, stop_after: int | None = None,
+            context: MapContext | None = None) -> MapRun:
+    """Run the configured map and return a :class:`MapRun`.
+
+    ``client``: an existing ``distributed.Client`` (else one from ``run.scheduler``);
+    ``stop_after``: process only that many tiles (an interruption, for tests); a second call
+    resumes. ``context``: a prepared :class:`MapContext` (skips :func:`prepare`).
+    """
+    from tqdm.auto import tqdm
+
+    from .budgets import budget_table
+    t_start = time.perf_counter()
+    ctx = context or prepare(config, model=model, params=params, observations=observations,
+                             meteorology=meteorology, fractions=fractions)
+    cfg, run = ctx.config, ctx.config.run
+    t_prep = time.perf_counter() - t_start
+    store = Path(cfg.output.store)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    grid = {"x": ctx.x, "y": ctx.y, "lon": ctx.lon, "lat": ctx.lat}
+    attrs = {"title": f"ecoflux hourly CO2 flux maps: {cfg.name}", "institution": "ecoflux",
+             "source": f"{ctx.model!r}; pivot: Kalman/RTS smoother of {', '.join(ctx.pivot_names)}; "
+                       f"satellite {cfg.satellite.kind}, meteorology {ctx.met.attrs.get('kind', 'given')}",
+             "history": f"{pd.Timestamp.now(tz='UTC'):%Y-%m-%dT%H:%M}Z ecoflux assimilation.maps.run_map",
+             "references": "Mahadevan et al. 2008, doi:10.1029/2006GB002735 (VPRM)",
+             "sign_convention": "NEE = Reco - GPP; positive = source to the atmosphere",
+             "uncertainty": run.uncertainty, "statistics_year": int(ctx.statistics_year)}
+    created = create_store(store, grid=grid, hours=ctx.hours, days=ctx.days[ctx.period_days],
+                           pivot_names=ctx.pivot_names, class_ids=ctx.class_ids, tile=run.tile,
+                           time_chunk=min(run.time_chunk, len(ctx.hours)), crs_wkt=ctx.obs.attrs["crs"],
+                           attrs=attrs, fingerprint=ctx.fingerprint, overwrite=cfg.output.overwrite)
+    tiles = plan_tiles(len(ctx.y), len(ctx.x), run.tile)
+    done = done_tiles(store)
+    todo = [t for t in tiles if t[0] not in done]
+    if stop_after is not None:
+        todo = todo[:stop_after]
+    infos = {}
+    bar = tqdm(total=len(todo), desc=f"map {cfg.name}", unit="tile", disable=not progress)
+    t_run = time.perf_counter()
+    if run.scheduler == "inprocess" and client is None:
+        for t in todo:
+            infos[t[0]] = process_tile(ctx, t)
+            bar.update()
+    elif todo:
+        from distributed import as_completed
+        own = client is None
+        cl, cluster = _client(run) if own else (client, None)
+        try:
+            ctx_f = cl.scatter(ctx, broadcast=True)
+            futures = cl.map(process_tile, [ctx_f] * len(todo), todo, pure=False, retries=2)
+            for fut in as_completed(futures):
+                info = fut.result()
+                infos[info["tile"]] = info
+                bar.update()
+        finally:
+            if own:
+                cl.close()
+                if cluster is not None:
+                    cluster.close()
+    bar.close()
+    seconds_run = time.perf_counter() - t_run
+    all_done = done_tiles(store)
+    complete = len(all_done) == len(tiles)
+    budgets = budget_table(store, cfg.regions) if complete else pd.DataFrame()
+    if complete:
+        budgets.to_csv(str(store).rstrip("/") + ".budgets.csv", index=False)
+    pixel_hours = sum(i["pixels"] * i["hours"] for i in infos.values())
+    info = {"tiles": len(tiles), "tiles_run": len(infos), "tiles_skipped": len(tiles) - len(todo)
+            if stop_after is None else len(done), "complete": complete, "prepare_s": t_prep,
+            "run_s": seconds_run, "pixel_hours": pixel_hours,
+            "pixel_hours_per_s": pixel_hours / seconds_run if seconds_run > 0 and pixel_hours else float("nan")}
+    return MapRun(store=store, budgets=budgets, tiles=infos, seconds=time.perf_counter() - t_start,
+                  resumed=not created, info=info)
