@@ -64,9 +64,23 @@ def _e(key, value, tol, what):
     return Expected(key, value, tol, what)
 
 
-# Measured with the quick settings (3 towers, 150 steps); tolerances cover float32
-# training round-off across platforms.
-EXPECTED_QUICK: tuple = ()
+# Measured with the quick settings (4 towers, folds CH-Dav and DE-Tha, 120 steps, 2
+# members); R2 and coverage tolerance 0.03 and annual error 15 g C m-2 yr-1 cover float32
+# training round-off across platforms (the run is deterministic on one machine).
+EXPECTED_QUICK = (
+    _e("skill/trees/nee/r2", 0.1261, 0.03, "trees: pooled held-out daily NEE R2"),
+    _e("skill/trees/gpp/r2", 0.6735, 0.03, "trees: pooled held-out daily GPP R2"),
+    _e("skill/trees/nee/coverage90", 0.7486, 0.03, "trees: NEE 90 % interval coverage"),
+    _e("skill/trees/annual_nee/mean_abs_error", 311.66, 15.0, "trees: annual NEE error (g C m-2 yr-1)"),
+    _e("skill/mlp/nee/r2", 0.1083, 0.03, "MLP ensemble: pooled daily NEE R2"),
+    _e("skill/mlp/reco/r2", 0.2201, 0.05, "MLP ensemble: pooled daily Reco R2"),
+    _e("skill/hybrid/nee/r2", 0.1233, 0.03, "hybrid: pooled daily NEE R2"),
+    _e("skill/hybrid/reco/r2", 0.4805, 0.03, "hybrid: pooled daily Reco R2"),
+    _e("skill/hybrid/nee/coverage90", 0.7811, 0.03, "hybrid: NEE 90 % interval coverage"),
+    _e("skill/hybrid/annual_nee/mean_abs_error", 177.06, 15.0, "hybrid: annual NEE error (g C m-2 yr-1)"),
+    _e("drought/hybrid/nee_2022/fraction", 0.554, 0.1, "hybrid: CH-Dav JJA 2022 NEE anomaly, predicted/observed"),
+    _e("drought/trees/nee_2018/fraction", -0.499, 0.1, "trees: CH-Dav JJA 2018 NEE anomaly, predicted/observed"),
+)
 
 
 def factories(st: Settings):

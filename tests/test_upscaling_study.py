@@ -1,0 +1,31 @@
+"""Golden test of the upscaling study (--quick): 4 real towers, leave-one-site-out for
+CH-Dav and DE-Tha, three models, the CH-Dav drought test."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments import upscaling_study
+from experiments.report import failed_expectations
+
+_ADAM = ("optax.adam (emulator.train.fit, the tower error model's sigma fit) raises a Python "
+         "float to its int32 step count")
+
+
+@pytest.mark.standard_promotion(_ADAM)
+def test_upscaling_study_quick_reproduces_expected_results(tmp_path):
+    metrics = upscaling_study.main(["--quick", "--out", str(tmp_path)])
+    for name in ("REPORT.md", "metrics.json", "site_metrics.csv", "drought.csv", "site_r2.png",
+                 "series_CH-Dav.png", "drought_ch_dav.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert failed_expectations(upscaling_study.EXPECTED_QUICK, metrics) == []
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(m["skill"]) == {"trees", "mlp", "hybrid"}
+    t = pd.read_csv(tmp_path / "site_metrics.csv")
+    assert set(t.site) == {"all", "CH-Dav", "DE-Tha"}       # the two held-out folds
+    assert np.isfinite(t[["nee_r2", "gpp_r2", "reco_r2"]].values).all()
+    d = pd.read_csv(tmp_path / "drought.csv")
+    assert set(d.year) == {2018, 2022} and set(d.flux) == {"nee", "gpp"} and len(d) == 12
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "## Drought" in report and report.rstrip().endswith("| True |")
