@@ -7,6 +7,7 @@ Subcommands
 ``ecoflux read PATH``          read a file with the right reader, print a summary, write NetCDF
 ``ecoflux vprm FORCING.nc``    run VPRM (process_models.vprm.run) and write the fluxes
 ``ecoflux tables [NAME]``      list parameter tables, or print one with units and priors
+``ecoflux map CONFIG.toml``    regional hourly NEE/GPP/Reco maps into a Zarr store (+ budgets)
 ``ecoflux study NAME``         run a study (``ecoflux study --help`` lists them)
 ``ecoflux bench NAME``         run a benchmark (``ecoflux bench --help`` lists them)
 
@@ -118,6 +119,35 @@ def _cmd_tables(args) -> int:
         print(format_table(args.name) if args.name else describe_tables())
     except KeyError as err:
         raise CLIError(str(err.args[0])) from err
+    return 0
+
+
+def _cmd_map(args) -> int:
+    import jax
+
+    from assimilation.maps import load_config, run_map
+    overrides = {}
+    if args.scheduler:
+        overrides["run__scheduler"] = args.scheduler
+    if args.workers:
+        overrides["run__workers"] = args.workers
+    if args.store:
+        overrides["output__store"] = str(Path(args.store).resolve())
+    if args.overwrite:
+        overrides["output__overwrite"] = True
+    cfg = load_config(args.config, **overrides)
+    if cfg.run.precision == "float64":
+        jax.config.update("jax_enable_x64", True)
+    result = run_map(cfg, progress=not args.no_progress)
+    info = result.info
+    print(f"store: {result.store} ({'resumed' if result.resumed else 'new'}; "
+          f"{info['tiles_run']} of {info['tiles']} tiles run, {info['pixel_hours']:.3g} pixel-hours "
+          f"in {info['run_s']:.1f} s)")
+    if not result.budgets.empty:
+        cols = ["region", "class", "area_km2", "nee_g_c_m2", "nee_sd_independent", "nee_sd_correlated",
+                "gpp_g_c_m2", "reco_g_c_m2"]
+        print(result.budgets[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        print(f"budgets: {str(result.store).rstrip('/')}.budgets.csv (g C m-2 over the period)")
     return 0
 
 
@@ -314,6 +344,28 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  ecoflux tables\n  ecoflux tables eu2007")
     p.add_argument("name", nargs="?", metavar="NAME", help="table name, e.g. eu2007")
     p.set_defaults(func=_cmd_tables)
+
+    # map
+    p = sub.add_parser(
+        "map", formatter_class=_Fmt,
+        help="regional hourly NEE/GPP/Reco maps with uncertainty into a Zarr store (+ budgets)",
+        description="Run the map engine (assimilation.maps.run_map) on a TOML configuration: "
+                    "satellite cube -> cloud mask -> daily Kalman pivot with sd -> VPRM -> "
+                    "hourly fluxes and sd in a chunked CF/Zarr store, budgets per land-cover "
+                    "class and region in <store>.budgets.csv. Tiles run on a dask LocalCluster "
+                    "(or a cluster address); an interrupted run resumes where it stopped. "
+                    "See assimilation/maps/README.md for the configuration keys.",
+        epilog="examples:\n  ecoflux map experiments/configs/romania_s2.toml\n"
+               "  ecoflux map experiments/configs/munich_modis.toml --scheduler inprocess\n"
+               "  ecoflux map my.toml --scheduler tcp://10.0.0.5:8786")
+    p.add_argument("config", type=Path, help="map configuration (TOML)")
+    p.add_argument("--scheduler", default=None,
+                   help="'inprocess', 'local' (LocalCluster) or a dask scheduler address")
+    p.add_argument("--workers", type=int, default=None, help="LocalCluster workers")
+    p.add_argument("--store", default=None, help="output Zarr store (overrides output.store)")
+    p.add_argument("--overwrite", action="store_true", help="replace a store of another configuration")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_map)
 
     # study
     p = sub.add_parser(

@@ -119,7 +119,8 @@ class RunConfig:
     task (y, x); ``time_chunk``: hours per Zarr chunk; ``scheduler``/``workers``: where tiles
     run; ``precision``: float32 or float64; ``uncertainty``: ``linear`` (first order in the
     pivot sd) or ``ensemble`` (``members`` draws); ``replicate``: tile the cube (ry, rx)
-    times (benchmarks only)."""
+    times (benchmarks only); ``window``: (y0, y1, x0, x1) pixel-index window of the cube
+    (e.g. a quick run on a corner)."""
     start: str
     end: str
     statistics_year: int | None = None
@@ -134,6 +135,7 @@ class RunConfig:
     fit_steps: int = 150
     seed: int = 0
     replicate: tuple = (1, 1)
+    window: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -259,6 +261,9 @@ def _check(cfg: MapConfig) -> MapConfig:
     for key, val in (("run.tile", r.tile), ("run.replicate", r.replicate)):
         if len(val) != 2 or min(int(v) for v in val) < 1:
             raise _bad(key, f"{val} is not two positive integers.", "write e.g. [32, 32].")
+    if r.window and (len(r.window) != 4 or not (0 <= r.window[0] < r.window[1] and 0 <= r.window[2] < r.window[3])):
+        raise _bad("run.window", f"{r.window} is not (y0, y1, x0, x1) with y0 < y1, x0 < x1.",
+                   "give pixel indices, e.g. [0, 24, 0, 24].")
     if int(r.time_chunk) < 1 or int(r.workers) < 1 or int(r.members) < 2:
         raise _bad("run", "time_chunk, workers must be >= 1 and members >= 2.", "fix the [run] values.")
     regions = []
@@ -268,7 +273,8 @@ def _check(cfg: MapConfig) -> MapConfig:
             raise _bad(f"regions.{name}", f"{box} is not (xmin, xmax, ymin, ymax).", "give the box in CRS units.")
         regions.append((str(name), box))
     return replace(cfg, run=replace(r, tile=tuple(int(v) for v in r.tile),
-                                    replicate=tuple(int(v) for v in r.replicate)),
+                                    replicate=tuple(int(v) for v in r.replicate),
+                                    window=tuple(int(v) for v in r.window)),
                    regions=tuple(regions))
 
 

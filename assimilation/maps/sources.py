@@ -249,6 +249,18 @@ def pixel_lonlat(obs: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
 
 # --- meteorology -------------------------------------------------------------------------
 
+def _nearest_edges(da: xr.DataArray) -> xr.DataArray:
+    """Leading/trailing NaNs along time (axis 0) set to the nearest valid value."""
+    a = da.values.reshape(da.shape[0], -1).copy()
+    ok = np.isfinite(a)
+    idx = np.where(ok, np.arange(a.shape[0])[:, None], 0)
+    fwd = np.maximum.accumulate(idx, axis=0)                  # last valid at or before t
+    first = np.argmax(ok, axis=0)
+    fwd = np.where(np.arange(a.shape[0])[:, None] < first, first, fwd)   # before the first: the first
+    out = np.take_along_axis(a, fwd, axis=0)
+    return da.copy(data=out.reshape(da.shape))
+
+
 def _fill_short_gaps(ds: xr.Dataset, max_gap: int, source: str) -> xr.Dataset:
     for v in ("air_temperature", "shortwave_in"):
         da = ds[v]
@@ -261,7 +273,7 @@ def _fill_short_gaps(ds: xr.Dataset, max_gap: int, source: str) -> xr.Dataset:
             raise DataValidationError(f"a gap of {longest} h (more than {max_gap} h) in the map period.",
                                       source=source, variable=v,
                                       fix="use gap-filled meteorology or raise meteorology.max_gap_hours.")
-        ds[v] = da.interpolate_na("time").bfill("time").ffill("time")
+        ds[v] = _nearest_edges(da.interpolate_na("time"))
     return ds
 
 
@@ -421,6 +433,8 @@ def class_fractions(cfg: MapConfig, obs: xr.Dataset, class_ids) -> xr.DataArray:
         if crs is not None and not _same_crs(crs, obs.attrs["crs"]):
             raise DataValidationError(f"raster CRS {crs!r} differs from the cube's.", source=str(path),
                                       variable="crs", fix="reproject the land cover onto the cube grid.")
+        j0, i0 = int(np.argmin(np.abs(x - float(obs["x"][0])))), int(np.argmin(np.abs(y - float(obs["y"][0]))))
+        values, x, y = values[i0:i0 + ny, j0:j0 + nx], x[j0:j0 + nx], y[i0:i0 + ny]   # the cube's window
         if values.shape != (ny, nx) or not (np.allclose(x, obs["x"], atol=1.0) and np.allclose(y, obs["y"], atol=1.0)):
             raise DataValidationError(f"raster grid {values.shape} does not match the cube grid {(ny, nx)}.",
                                       source=str(path), variable="x",
