@@ -82,7 +82,7 @@ def soil_water_by_doy():
         warnings.simplefilter("ignore", UserWarning)
         res = coupled.run(ds, params, latitude=s.latitude, longitude=s.longitude, lai=False, fill_gaps=True)
     top = res.soil_water_content.isel(layer=0).to_series()
-    daily = top.groupby(top.index.dayofyear).mean()
+    daily = top.groupby(top.index.day_of_year).mean()
     return daily.reindex(np.arange(1, 367)).interpolate().bfill().ffill().to_numpy(), float(res.lai.mean())
 
 

@@ -100,8 +100,8 @@ class PivotMAE(nnx.Module):
         v = jnp.where(mask, values, 0.0).astype(jnp.float32)
         m = mask.astype(jnp.float32)
         present = jnp.stack([jnp.max(m[:, [i for i, s in enumerate(self.sensor_of) if s == k]], axis=1)
-                             for k in range(self.sensor_tokens.value.shape[0])], 1)     # (T, sensors)
-        h = self.value_in(v * m) + present @ self.sensor_tokens.value + self.date_in(date_encoding(doy))
+                             for k in range(self.sensor_tokens[...].shape[0])], 1)     # (T, sensors)
+        h = self.value_in(v * m) + present @ self.sensor_tokens[...] + self.date_in(date_encoding(doy))
         h = h[None]                                            # (1, T, width): conv batch of one pixel
         for b in self.blocks:
             h = b(h)

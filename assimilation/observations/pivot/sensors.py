@@ -295,7 +295,7 @@ def coarse_proxy(obs: S2Observations, index: str = "ndvi", *, factor: int = 30, 
     t = np.arange(T)
     surface = np.stack([np.interp(t, t[g], m[c, g]) if g.any() else np.full(T, np.nan)
                         for c, g in enumerate(good)])
-    doy = obs.days.dayofyear.to_numpy().astype(float)
+    doy = obs.days.day_of_year.to_numpy().astype(float)
     truth = np.asarray(coarse_operator(jnp.asarray(surface), jnp.asarray(doy), bias, gain, seasonal))
     rng = np.random.default_rng(seed)
     cloudy = rng.random((C, T)) < cloud_fraction
