@@ -13,8 +13,10 @@ Goals (issue 13): daily NEE R2 >= 0.6, anomaly R2 >= 0.5, annual NEE error <= 40
 yr-1, 90 % coverage 0.85-0.95, better than the trees; drought: sign and >= 70 % of the
 CH-Dav JJA NEE/GPP anomalies of 2018 and 2022 with those years withheld.
 
-Run: ``python -m experiments.upscaling_study [--quick] [--out DIR]`` (quick: under a
-minute, 3 towers, small networks; full: about 10 min on 2 cores, all 7 towers).
+Run: ``python -m experiments.upscaling_study [--quick] [--out DIR]`` (quick: 4 towers,
+folds CH-Dav and DE-Tha, small networks, about 45 s of CPU; measured 130-210 s wall on 2
+cores shared with other jobs; full: all 7 towers and folds, 905 s measured on the same
+loaded cores). ``--cache DIR`` keeps the daily tables (tower processing) between runs.
 """
 from __future__ import annotations
 
