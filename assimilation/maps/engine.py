@@ -56,11 +56,11 @@ from process_models.units import DataValidationError
 
 from .config import MapConfig, load_config, period_hours
 from .pivot import FusionParameters, fit_fusion, pivot_arrays, pivot_days, scene_prior
-from .sources import (class_fractions, hourly_meteorology, met_at_pixels, pixel_lonlat,
+from .sources import (check_meteorology, class_fractions, hourly_meteorology, met_at_pixels, pixel_lonlat,
                       satellite_observations)
 from .store import create_store, done_tiles, mark_done, write_tile
 
-__all__ = ["MapContext", "MapRun", "prepare", "plan_tiles", "compute_tile", "process_tile", "run_map",
+__all__ = ["MapContext", "MapRun", "prepare", "plan_tiles", "tile_inputs", "tile_params", "compute_tile", "process_tile", "run_map",
            "G_C_PER_UMOL_M2_S_HOUR"]
 
 G_C_PER_UMOL_M2_S_HOUR = 3600.0 * 12.011e-6
@@ -152,8 +152,8 @@ def _kernel(model, uncertainty, members, params, daily_m, daily_s, stats, frac, 
         d_evi, d_lswi = (zero.at[k].set(daily_s[k]) for k in (0, 1))
         t_evi = 0.5 * (fluxes(daily_m + d_evi) - fluxes(daily_m - d_evi))
         t_lswi = 0.5 * (fluxes(daily_m + d_lswi) - fluxes(daily_m - d_lswi))
-        sd = jnp.sqrt(t_evi ** 2 + t_lswi ** 2)
-        total_sd = c * jnp.sqrt(t_evi.sum(1) ** 2 + t_lswi.sum(1) ** 2)
+        sd = _safe_sqrt(t_evi ** 2 + t_lswi ** 2)
+        total_sd = c * _safe_sqrt(t_evi.sum(1) ** 2 + t_lswi.sum(1) ** 2)
     else:
         y = fluxes(daily_m)
         z = jax.random.normal(key, (members, 2, daily_m.shape[1], 1), daily_m.dtype)
@@ -166,9 +166,17 @@ def _kernel(model, uncertainty, members, params, daily_m, daily_s, stats, frac, 
         zt = jnp.zeros_like(y[:, 0])
         (s1, s2, t1, t2), _ = jax.lax.scan(member, (zf, zf, zt, zt), z)
         n = float(members)
-        sd = jnp.sqrt(jnp.maximum(s2 - s1 * s1 / n, 0.0) / (n - 1))
-        total_sd = c * jnp.sqrt(jnp.maximum(t2 - t1 * t1 / n, 0.0) / (n - 1))
+        sd = _safe_sqrt(jnp.maximum(s2 - s1 * s1 / n, 0.0) / (n - 1))
+        total_sd = c * _safe_sqrt(jnp.maximum(t2 - t1 * t1 / n, 0.0) / (n - 1))
     return y, sd, c * y.sum(1), total_sd
+
+
+def _safe_sqrt(x):
+    """sqrt with a finite gradient at 0 (the double-where trick): an sd of exactly 0, e.g.
+    of a respiration that no index enters, must not give NaN gradients."""
+    import jax.numpy as jnp
+    pos = x > 0
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
 
 
 _KERNELS: dict = {}
@@ -190,11 +198,14 @@ def _source_index(ctx: MapContext, sl: slice, n_src: int, size: int, n_tile: int
     return idx % n_src, idx
 
 
-def compute_tile(ctx: MapContext, ysl: slice, xsl: slice) -> tuple[dict, dict]:
-    """The arrays of one tile (region of the map grid) and timings; pure given ``ctx``."""
-    import jax
+def tile_inputs(ctx: MapContext, ysl: slice, xsl: slice):
+    """The kernel's array inputs for one tile (padded to the tile shape), the pivot, the
+    pixel flags and the land-cover fractions: ``(args, piv, flags, frac, timing)``;
+    ``args`` = (daily mean (2, P, D), daily sd, statistics (3, P), fractions (P, C),
+    temperature (H, P) degC, PAR (H, P) umol m-2 s-1, day position (H,)) in ``ctx.dtype``."""
     import jax.numpy as jnp
     from process_models.satellite import yearly_statistics
+    from process_models.vprm.tables import SW_TO_PAR
 
     t0 = time.perf_counter()
     ty, tx = ctx.config.run.tile
@@ -214,19 +225,33 @@ def compute_tile(ctx: MapContext, ysl: slice, xsl: slice) -> tuple[dict, dict]:
     stats = yearly_statistics(piv["evi"][0][:, in_year].T, piv["lswi"][0][:, in_year].T)
     st = np.stack([np.nan_to_num(np.asarray(stats[k]), nan=0.0) for k in ("evi_threshold", "lswi_min", "lswi_max")])
     t2 = time.perf_counter()
-
     dt = ctx.dtype
-    from process_models.vprm.tables import SW_TO_PAR
     pos = ((ctx.hours + pd.Timedelta("30min") - ctx.days[0]) / pd.Timedelta("1D")).to_numpy() - 0.5
+    arr = lambda a: jnp.asarray(np.asarray(a), dt)
+    args = (arr(np.stack([piv["evi"][0], piv["lswi"][0]])), arr(np.stack([piv["evi"][1], piv["lswi"][1]])),
+            arr(st), arr(frac), arr(temp), arr(sw * SW_TO_PAR), arr(pos))
+    return args, piv, flags, frac, {"read_s": t1 - t0, "pivot_s": t2 - t1}
+
+
+def tile_params(ctx: MapContext):
+    """The model parameters in the run's precision."""
+    import jax
+    import jax.numpy as jnp
+    return jax.tree.map(lambda a: jnp.asarray(a, ctx.dtype) if np.issubdtype(np.asarray(a).dtype, np.floating)
+                        else a, ctx.params)
+
+
+def compute_tile(ctx: MapContext, ysl: slice, xsl: slice) -> tuple[dict, dict]:
+    """The arrays of one tile (region of the map grid) and timings; pure given ``ctx``."""
+    import jax
+
+    args, piv, flags, frac, timing = tile_inputs(ctx, ysl, xsl)
+    ty, tx = ctx.config.run.tile
+    t2 = time.perf_counter()
     tile_key = int(hashlib.sha256(f"{ysl.start}-{xsl.start}".encode()).hexdigest()[:7], 16)
     key = jax.random.fold_in(jax.random.key(ctx.config.run.seed), tile_key)
     fn = _jitted(ctx.model, ctx.config.run.uncertainty, ctx.config.run.members)
-    params = jax.tree.map(lambda a: jnp.asarray(a, dt) if np.issubdtype(np.asarray(a).dtype, np.floating)
-                          else a, ctx.params)
-    arr = lambda a: jnp.asarray(np.asarray(a), dt)
-    y, sd, tot, tot_sd = fn(params, arr(np.stack([piv["evi"][0], piv["lswi"][0]])),
-                            arr(np.stack([piv["evi"][1], piv["lswi"][1]])), arr(st), arr(frac),
-                            arr(temp), arr(sw * SW_TO_PAR), arr(pos), key)
+    y, sd, tot, tot_sd = fn(tile_params(ctx), *args, key)
     y, sd, tot, tot_sd = (np.asarray(a, np.float32) for a in (y, sd, tot, tot_sd))
     t3 = time.perf_counter()
 
@@ -252,8 +277,7 @@ def compute_tile(ctx: MapContext, ysl: slice, xsl: slice) -> tuple[dict, dict]:
     out["class_fraction"] = (("y", "x", "vprm_class"),
                              frac.reshape(ty, tx, -1)[:ny_t, :nx_t].astype(np.float32))
     out["pixel_flag"] = (("y", "x"), crop_p(flags.astype(np.int8)))
-    timing = {"read_s": t1 - t0, "pivot_s": t2 - t1, "model_s": t3 - t2,
-              "pixels": int(ny_t * nx_t), "hours": int(len(ctx.hours))}
+    timing.update(model_s=t3 - t2, pixels=int(ny_t * nx_t), hours=int(len(ctx.hours)))
     return out, timing
 
 
@@ -323,11 +347,12 @@ def prepare(config: MapConfig | str | Path, *, model=None, params=None, observat
                                   f"{t[-1].date()}).", source="satellite", variable="time",
                                   fix="choose run.start (or run.statistics_year) inside the satellite record.")
     days = pivot_days(obs, hours, year)
-    met = meteorology if meteorology is not None else hourly_meteorology(cfg, hours)
-    if not np.array_equal(pd.DatetimeIndex(met["time"].values), hours):
-        raise DataValidationError("meteorology time axis differs from the map hours.", source="meteorology",
-                                  variable="time", fix="give hourly meteorology on [run.start, run.end).")
+    met = (check_meteorology(meteorology, hours, max_gap_hours=cfg.meteorology.max_gap_hours)
+           if meteorology is not None else hourly_meteorology(cfg, hours))
     fusion = fit_fusion(obs, names, days, fit_pixels=run.fit_pixels, fit_steps=run.fit_steps, seed=run.seed)
+    # numpy leaves: a worker unpickles the context before it can switch float64 on, and a
+    # jax array unpickled under float32 defaults would lose precision
+    fusion = FusionParameters(tuple((n, jax.tree.map(np.asarray, ps)) for n, ps in fusion.by_variable))
     prior = scene_prior(obs, names, days, fusion)
     frac = fractions if fractions is not None else class_fractions(cfg, obs, class_ids)
     ry, rx = run.replicate

@@ -126,7 +126,7 @@ def read_sentinel2_l2a(paths, scale_factor: float = 1e-4, *, crs: str | None = N
                                           variable="time", fix="select the common dates.")
             if ds.sizes["x"] == 2 * first.sizes["x"] and ds.sizes["y"] == 2 * first.sizes["y"]:
                 ds = ds.coarsen(x=2, y=2).mean()
-            if not (np.allclose(ds["x"], first["x"], atol=1.0) and np.allclose(ds["y"], first["y"], atol=1.0)):
+            if not (np.allclose(ds["x"], first["x"], atol=1.0, rtol=0.0) and np.allclose(ds["y"], first["y"], atol=1.0, rtol=0.0)):
                 raise DataValidationError("pixel centres do not nest in the first cube's grid.", source=str(p),
                                           variable="x", fix="resample the cube onto the first cube's grid.")
             ds = ds.assign_coords(x=first["x"], y=first["y"])
@@ -294,6 +294,35 @@ def _to_hourly(met: xr.Dataset, src: str) -> xr.Dataset:
     return xr.Dataset(data, coords={"time": t[first::2][:n]}, attrs=met.attrs)
 
 
+def check_meteorology(met: xr.Dataset, hours: pd.DatetimeIndex, *, max_gap_hours: int = 6,
+                      source: str = "meteorology") -> xr.Dataset:
+    """Units, coverage of the map ``hours``, gaps (linear fill up to ``max_gap_hours``) and
+    ranges of ``air_temperature`` (degC) and ``shortwave_in`` (W m-2); returns the record
+    on ``hours`` with shortwave clipped at 0."""
+    src = source
+    units = {"air_temperature": "degC", "shortwave_in": "W m-2"}
+    for v, u in units.items():
+        if met[v].attrs.get("units") not in (u, None):
+            raise DataValidationError(f"units {met[v].attrs.get('units')!r}, expected {u!r}.", source=src,
+                                      variable=v, fix="convert (the readers normalise units).")
+    t = pd.DatetimeIndex(met["time"].values)
+    if t[0] > hours[0] or t[-1] < hours[-1]:
+        raise DataValidationError(
+            f"the record spans {t[0]} .. {t[-1]}, the map period {hours[0]} .. {hours[-1]}.",
+            source=src, variable="time", fix="choose run.start/end inside the meteorology, or other files.")
+    met = met.reindex(time=hours)
+    met = _fill_short_gaps(met, max_gap_hours, src)
+    t_air = met["air_temperature"]
+    if float(t_air.max()) > 60 or float(t_air.min()) < -80:
+        raise DataValidationError(f"air temperature {float(t_air.min()):.1f} .. {float(t_air.max()):.1f}: "
+                                  "not degC.", source=src, variable="air_temperature",
+                                  fix="convert K to degC (subtract 273.15).")
+    met["shortwave_in"] = met["shortwave_in"].clip(min=0.0)
+    for v, u in units.items():
+        met[v].attrs["units"] = u
+    return met
+
+
 def hourly_meteorology(cfg: MapConfig, hours: pd.DatetimeIndex) -> xr.Dataset:
     """``air_temperature`` (degC) and ``shortwave_in`` (W m-2, >= 0) on the map hours:
     (time,) for a tower, (time, lat, lon) for ERA5. Raises if the record does not cover the
@@ -318,26 +347,7 @@ def hourly_meteorology(cfg: MapConfig, hours: pd.DatetimeIndex) -> xr.Dataset:
                                           fix="use a reader that gives air_temperature and shortwave_in.")
         met = met[["air_temperature", "shortwave_in"]]
         met = _to_hourly(met, src)
-    units = {"air_temperature": "degC", "shortwave_in": "W m-2"}
-    for v, u in units.items():
-        if met[v].attrs.get("units") not in (u, None):
-            raise DataValidationError(f"units {met[v].attrs.get('units')!r}, expected {u!r}.", source=src,
-                                      variable=v, fix="convert (the readers normalise units).")
-    t = pd.DatetimeIndex(met["time"].values)
-    if t[0] > hours[0] or t[-1] < hours[-1]:
-        raise DataValidationError(
-            f"the record spans {t[0]} .. {t[-1]}, the map period {hours[0]} .. {hours[-1]}.",
-            source=src, variable="time", fix="choose run.start/end inside the meteorology, or other files.")
-    met = met.reindex(time=hours)
-    met = _fill_short_gaps(met, m.max_gap_hours, src)
-    t_air = met["air_temperature"]
-    if float(t_air.max()) > 60 or float(t_air.min()) < -80:
-        raise DataValidationError(f"air temperature {float(t_air.min()):.1f} .. {float(t_air.max()):.1f}: "
-                                  "not degC.", source=src, variable="air_temperature",
-                                  fix="convert K to degC (subtract 273.15).")
-    met["shortwave_in"] = met["shortwave_in"].clip(min=0.0)
-    for v, u in units.items():
-        met[v].attrs["units"] = u
+    met = check_meteorology(met, hours, max_gap_hours=m.max_gap_hours, source=src)
     met.attrs.update(kind=m.kind, source=src)
     return met
 
@@ -435,7 +445,7 @@ def class_fractions(cfg: MapConfig, obs: xr.Dataset, class_ids) -> xr.DataArray:
                                       variable="crs", fix="reproject the land cover onto the cube grid.")
         j0, i0 = int(np.argmin(np.abs(x - float(obs["x"][0])))), int(np.argmin(np.abs(y - float(obs["y"][0]))))
         values, x, y = values[i0:i0 + ny, j0:j0 + nx], x[j0:j0 + nx], y[i0:i0 + ny]   # the cube's window
-        if values.shape != (ny, nx) or not (np.allclose(x, obs["x"], atol=1.0) and np.allclose(y, obs["y"], atol=1.0)):
+        if values.shape != (ny, nx) or not (np.allclose(x, obs["x"], atol=1.0, rtol=0.0) and np.allclose(y, obs["y"], atol=1.0, rtol=0.0)):
             raise DataValidationError(f"raster grid {values.shape} does not match the cube grid {(ny, nx)}.",
                                       source=str(path), variable="x",
                                       fix="resample the land cover onto the cube's pixel centres.")
