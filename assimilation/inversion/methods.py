@@ -332,7 +332,7 @@ def _var_forward(scene_arrays, control, *, n, k, cfg: VariationalConfig, model: 
 
 
 def variational(scene: Scene, config: VariationalConfig = VariationalConfig(),
-                solver: str = "gauss_newton") -> EmissionEstimate:
+                solver: str = "gauss_newton", radius: float = 12e3) -> EmissionEstimate:
     """MAP point rates, block area emissions and log lifetime through the transport model.
 
     solver : ``"gauss_newton"`` (incremental 4D-Var: ``gn_iter`` outer loops, each solving
@@ -363,18 +363,35 @@ def variational(scene: Scene, config: VariationalConfig = VariationalConfig(),
     ctrl, cov = _solver(solver, static)(arrays, background, std, obs, jnp.asarray(scene.noise_std**2))
     cov = np.asarray(cov)
     nA = B * B
-    ip = np.arange(nA + 1, nA + 1 + S)
-    point = np.asarray(ctrl["point"])
-    block_area = (config.block_cells * scene.dx) ** 2
-    w = np.zeros(cov.shape[0])
-    w[:nA] = block_area
-    w[ip] = 1.0
-    total = float(np.sum(np.asarray(ctrl["area"])) * block_area + point.sum())
+    xhat = np.concatenate([np.asarray(ctrl["area"]), [float(ctrl["log_lifetime"])], np.asarray(ctrl["point"])])
+    # emission map (kg m-2 s-1) is linear in the control: e = M x (lifetime column 0)
+    A = scene.dx**2
+    M = np.zeros((n * n, xhat.size))
+    blocks = (np.arange(n)[:, None] // config.block_cells) * B + np.arange(n)[None, :] // config.block_cells
+    M[np.arange(n * n), blocks.ravel()] = 1.0
+    for j, (r, c) in enumerate(pc):
+        M[r * n + c, nA + 1 + j] = 1.0 / A
+    # source estimate: emissions within R of the source minus the annulus mean (as for the
+    # flux divergence), so that emissions the blocks near the source take up are counted
+    yy, xx = np.mgrid[0:n, 0:n]
+    W = []
+    for j, (r, c) in enumerate(pc):
+        R = radius + (0.0 if scene.source_radius is None else float(scene.source_radius[j]))
+        d = np.hypot(yy - r, xx - c) * scene.dx
+        disk, ring = (d <= R).ravel(), ((d > R) & (d <= 2 * R)).ravel()
+        W.append(A * (disk - disk.sum() / max(ring.sum(), 1) * ring))
+    L = np.asarray(W) @ M                                            # (S, Nc)
+    for j in range(len(pc)):             # other known sources are their own controls: not counted
+        others = [nA + 1 + o for o in range(len(pc)) if o != j]
+        L[j, others] = 0.0
+        L[j, nA + 1 + j] = 1.0
+    point = L @ xhat
+    wt = A * np.ones(n * n) @ M
+    total = float(wt @ xhat)
     rel = np.sqrt(scene.kernel_rel_sd**2 + scene.ratio_rel_sd**2 + scene.wind_rel_sd**2)
-    sd_p = np.sqrt(np.diag(cov)[ip] + (rel * point) ** 2)
-    sd_t = float(np.sqrt(w @ cov @ w + (rel * total) ** 2))
-    amap = np.repeat(np.repeat(np.asarray(ctrl["area"]).reshape(B, B), config.block_cells, 0),
-                     config.block_cells, 1)
+    sd_p = np.sqrt(np.einsum("sc,cd,sd->s", L, cov, L) + (rel * point) ** 2)
+    sd_t = float(np.sqrt(wt @ cov @ wt + (rel * total) ** 2))
+    amap = (M @ xhat).reshape(n, n)
     return EmissionEstimate("variational", point, sd_p, total, sd_t, amap)
 
 
