@@ -187,6 +187,10 @@ STUDIES = {
                         "twin experiment: recover hidden coupled-model parameters with an ETKF"),
     "da-coupled-real": ("experiments.da_coupled_real",
                         "ensemble DA of NEE and soil water with the coupled model at a tower"),
+    "map": ("experiments.map_study",
+            "hourly flux maps with uncertainty: Romania S2, Munich MODIS+ERA5, Park Falls pixel"),
+    "pivot": ("experiments.pivot_study",
+              "daily multi-sensor pivot: multi-resolution Kalman vs learned, withheld S2 dates"),
 }
 """Study name -> (module, one-line description); each module has ``main(argv)`` with
 ``--out`` and ``--quick``."""

@@ -34,7 +34,8 @@ from process_models.units import DataValidationError
 from .config import LandCoverConfig, MapConfig, MeteorologyConfig, SatelliteConfig
 
 __all__ = ["read_sentinel2_l2a", "satellite_observations", "hourly_meteorology", "class_fractions",
-           "pixel_lonlat", "read_geotiff", "cube_crs"]
+           "pixel_lonlat", "read_geotiff", "cube_crs", "point_observations",
+           "check_meteorology", "check_observations"]
 
 S2_BANDS = {"B2": "blue", "B3": "green", "B4": "red", "B8": "nir", "B8A": "nir08", "B11": "swir16"}
 INDEX_BANDS = {"evi": ("nir", "red", "blue"), "ndvi": ("nir", "red"), "nirv": ("nir", "red"),
@@ -206,6 +207,22 @@ def satellite_observations(cfg: MapConfig) -> xr.Dataset:
                                       fix="compute them or drop them from satellite.indices.")
         obs.attrs.setdefault("crs", _crs_of(obs, str(paths[0])))
     return check_observations(obs, s.indices, str(paths[0]))
+
+
+def point_observations(series: dict, *, lat: float, lon: float) -> xr.Dataset:
+    """A one-pixel observation cube (time, y=1, x=1) from per-index series (DataArrays on
+    their own ``time``, NaN = masked), e.g. a tower's MODIS composites: the union of their
+    dates, NaN where an index was not observed, ``lat``/``lon`` coordinates, CRS EPSG:4326."""
+    times = sorted(set(np.concatenate([np.asarray(da["time"].values) for da in series.values()])))
+    data = {}
+    for name, da in series.items():
+        da = da.groupby("time").mean() if not pd.DatetimeIndex(da["time"].values).is_unique else da
+        v = da.reindex(time=times).values.astype(float)
+        data[name] = (("time", "y", "x"), v[:, None, None], {"units": "1"})
+    obs = xr.Dataset(data, coords={"time": np.asarray(times), "y": [float(lat)], "x": [float(lon)],
+                                   "lat": (("y", "x"), [[float(lat)]]), "lon": (("y", "x"), [[float(lon)]])})
+    obs.attrs["crs"] = "EPSG:4326"
+    return check_observations(obs, list(series), "point observations")
 
 
 def check_observations(obs: xr.Dataset, names, source: str) -> xr.Dataset:
