@@ -55,25 +55,30 @@ from process_models.units import DataValidationError
 
 from .tables import CLASSES, FEATURES, _diurnal, add_derived_features
 
-__all__ = ["TARGETS", "TreeConfig", "TreeModel", "NetConfig", "MLPModel", "HybridModel",
+__all__ = ["site_bags", "STATE_FEATURES", "TARGETS", "TreeConfig", "TreeModel", "NetConfig", "MLPModel", "HybridModel",
            "EnsembleMLP", "feature_matrix", "make_model"]
 
 TARGETS = ("nee", "gpp", "reco")
+STATE_FEATURES = ("air_temperature", "air_temperature_range", "ppfd_in", "vpd", "soil_water_relative",
+                  "has_soil_water", "gsi", "greenness", "class_1", "class_2", "class_3", "class_7")
+"""Features that describe the state of the ecosystem and weather only (no calendar, no
+data-availability flags): the study's network input, so parameters respond to the
+environment rather than to the date or to which sensor a tower happens to have."""
 Z90 = 1.6448536269514722
 """Standard-normal 95 % quantile: the 90 % central interval is mean +- Z90 sd."""
 FLUX_UNITS = "umol m-2 s-1"
 
 
-def feature_matrix(table: xr.Dataset) -> np.ndarray:
-    """(N, F) float64 matrix of :data:`FEATURES` from rows on ``sample``."""
-    missing = [f for f in FEATURES if f not in table]
+def feature_matrix(table: xr.Dataset, features=FEATURES) -> np.ndarray:
+    """(N, F) float64 matrix of ``features`` (default :data:`FEATURES`) from rows on ``sample``."""
+    missing = [f for f in features if f not in table]
     if missing:
         raise DataValidationError(f"has no feature columns {missing}.", source="upscaling table",
                                   variable=missing[0], fix="build it with emulator.upscaling.tables or "
                                   "add_derived_features.")
-    x = np.stack([np.asarray(table[f].values, float) for f in FEATURES], -1)
+    x = np.stack([np.asarray(table[f].values, float) for f in features], -1)
     if not np.all(np.isfinite(x)):
-        bad = [f for i, f in enumerate(FEATURES) if not np.all(np.isfinite(x[:, i]))]
+        bad = [f for i, f in enumerate(features) if not np.all(np.isfinite(x[:, i]))]
         raise DataValidationError("non-finite feature values.", source="upscaling table", variable=bad[0],
                                   fix="fill gaps in the drivers (process_models.io.fill_gaps) before predicting.")
     return x
@@ -150,12 +155,33 @@ class TreeConfig:
     subsample: float = 0.8
     colsample_bytree: float = 0.8
     num_threads: int = 1
+    features: tuple = FEATURES
+    bags: int = 5
+    """Mean models, each on a bootstrap of sites (site bagging; 1 = one model on all)."""
+    site_keep: float = 0.7
+    """Probability that a site is in a bag."""
     seed: int = 0
 
 
+def site_bags(sites, n_bags: int, keep: float, seed: int) -> np.ndarray:
+    """(n_bags, n_sites) 0/1: site j is in bag i (Bernoulli ``keep``; every bag has at
+    least min(2, n_sites) sites). ``n_bags = 1`` or ``keep >= 1``: all ones."""
+    n = len(sites)
+    if n_bags == 1 or keep >= 1.0:
+        return np.ones((n_bags, n))
+    rng = np.random.default_rng([seed, 29])
+    out = np.zeros((n_bags, n))
+    for i in range(n_bags):
+        while out[i].sum() < min(2, n):
+            out[i] = rng.random(n) < keep
+    return out
+
+
 class TreeModel(_Base):
-    """Gradient-boosted trees (LightGBM): per flux a weighted L2 mean model and 5 %/95 %
-    quantile models; ``sd = (q95 - q05) / (2 Z90)``."""
+    """Gradient-boosted trees (LightGBM): per flux ``bags`` weighted L2 mean models, each
+    on a bootstrap of the training sites (their mean is the prediction, their spread the
+    between-site epistemic part), and 5 %/95 % quantile models on all rows (aleatoric part):
+    ``sd^2 = ((q95 - q05) / (2 Z90))^2 + var_bags``."""
 
     def __init__(self, config: TreeConfig = TreeConfig()):
         self.config = config
@@ -172,27 +198,38 @@ class TreeModel(_Base):
         return lgb.train(params, lgb.Dataset(x, y, weight=w), num_boost_round=c.n_estimators)
 
     def fit(self, table: xr.Dataset, checkpoint_dir=None) -> "TreeModel":
-        x = feature_matrix(table)
+        x = feature_matrix(table, self.config.features)
         w = np.asarray(table["weight"].values, float)
+        site = np.asarray(table["site"].values) if "site" in table.coords else np.zeros(x.shape[0])
+        names, sid = np.unique(site, return_inverse=True)
+        c = self.config
+        bags = site_bags(names, c.bags, c.site_keep, c.seed)
         for k in TARGETS:
             y = np.asarray(table[k].values, float)
             ok = np.isfinite(y)
             if ok.sum() < 10:
                 raise DataValidationError(f"has only {ok.sum()} rows with {k}.", source="TreeModel.fit",
                                           variable=k, fix="add towers with this flux to the table.")
-            self.models[k] = {"mean": self._train(x[ok], y[ok], w[ok], "regression"),
+            means = []
+            for b in bags:
+                use = ok & (b[sid] > 0)
+                if use.sum() < 10:           # this bag's sites lack the flux: use all sites
+                    use = ok
+                means.append(self._train(x[use], y[use], w[use], "regression"))
+            self.models[k] = {"mean": means,
                               "q05": self._train(x[ok], y[ok], w[ok], "quantile", 0.05),
                               "q95": self._train(x[ok], y[ok], w[ok], "quantile", 0.95)}
         return self
 
     def predict(self, table: xr.Dataset) -> xr.Dataset:
-        x = feature_matrix(table)
+        x = feature_matrix(table, self.config.features)
         mean, sd = {}, {}
         for k in TARGETS:
             m = self.models[k]
-            mean[k] = m["mean"].predict(x)
+            bag = np.stack([b.predict(x) for b in m["mean"]])
+            mean[k] = bag.mean(0)
             lo, hi = m["q05"].predict(x), m["q95"].predict(x)
-            sd[k] = np.maximum(hi - lo, 1e-3) / (2 * Z90)
+            sd[k] = np.sqrt((np.maximum(hi - lo, 1e-3) / (2 * Z90)) ** 2 + bag.var(0))
         return _prediction(np.arange(x.shape[0]), mean, sd)
 
 
@@ -238,6 +275,11 @@ class NetConfig:
     """One 30-day block in ``validation_blocks`` per site is held out for early stopping."""
     sd_floor: float = 0.05
     """Minimum predicted sd, umol m-2 s-1."""
+    features: tuple = FEATURES
+    site_keep: float = 0.7
+    """Each member trains on the sites of its own Bernoulli(site_keep) draw (site bagging:
+    members disagree where the sites disagree, which widens the out-of-site interval);
+    1.0 = every member on every site (plain deep ensemble)."""
     seed: int = 0
     progress: bool = False
 
@@ -258,7 +300,7 @@ class _NetModel(_Base):
         # standardised with the training moments, clipped to +-5 sd: a feature that was
         # constant in training (sd < 1e-3, e.g. a flag) is centred only, so an unseen
         # value cannot blow up an extrapolating network
-        x = np.clip((feature_matrix(table) - self.mu) / self.sigma, -5.0, 5.0)
+        x = np.clip((feature_matrix(table, self.config.features) - self.mu) / self.sigma, -5.0, 5.0)
         g = np.asarray(table["greenness"].values, float)
         cls = np.stack([np.asarray(table[f"class_{c}"].values, float) for c in CLASSES], -1)
         out = {"x": x, "t_h": np.asarray(table["air_temperature_hourly"].values, float),
@@ -282,6 +324,8 @@ class _NetModel(_Base):
         z = (b["y"][None] - mean) / sd
         nll = 0.5 * z ** 2 + jnp.log(sd)
         w = b["w"][None]
+        if "sid" in b:                                                  # site bagging
+            w = w * jnp.asarray(self.keep, w.dtype)[:, b["sid"]][..., None]
         return jnp.sum(w * nll) / jnp.maximum(jnp.sum(w), 1.0) * 3.0
 
     def fit(self, table: xr.Dataset, checkpoint_dir=None, metrics_path=None, stop_after=None):
@@ -291,7 +335,7 @@ class _NetModel(_Base):
         from emulator.train import TrainConfig, fit
 
         c = self.config
-        x = feature_matrix(table)
+        x = feature_matrix(table, self.config.features)
         sd = x.std(0)
         self.mu, self.sigma = x.mean(0), np.where(sd < 1e-3, 1.0, sd)
         self.scale = {k: float(np.nanstd(table[k].values)) if np.isfinite(table[k].values).any() else 1.0
@@ -302,6 +346,9 @@ class _NetModel(_Base):
                                       variable="nee", fix="pass a table with nee/gpp/reco values.")
         # hold out one 30-day block in `validation_blocks` per site (early stopping)
         sites = np.asarray(table["site"].values) if "site" in table.coords else np.zeros(x.shape[0])
+        names, sid = np.unique(sites, return_inverse=True)
+        self.keep = site_bags(names, c.members, c.site_keep, c.seed).astype(np.float32)
+        data["sid"] = sid.astype(np.int32)
         t = np.asarray(table["time"].values, "datetime64[D]").astype(np.int64)
         block = t // 30
         rng = np.random.default_rng([c.seed, 17])

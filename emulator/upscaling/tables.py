@@ -33,7 +33,8 @@ Greenness where no satellite series exists: the growing-season index of Jolly et
 greenness input is then ``0.1 + 0.35 GSI`` (an EVI-like range; an assumption, flagged
 by ``greenness_is_proxy = 1``). Satellite EVI where it exists.
 
-Error model and weights. Half-hourly random error sigma_i from the flux-magnitude model
+Targets are dropped where the centred 15-day share of measured half-hours is below 5 %
+(long gaps: the gap-filled values are extrapolations). Error model and weights. Half-hourly random error sigma_i from the flux-magnitude model
 of Richardson et al. (2006) fitted to 24-h paired differences (Hollinger & Richardson
 2005) or the pipeline's ``nee_uncertainty``; daily error
 ``sigma_d = sqrt(sum sigma_i^2) / n`` plus the daily u*-scenario half-spread where the file
@@ -171,6 +172,8 @@ def load_tower(name: str, *, n_bootstrap: int = 5) -> list[xr.Dataset]:
                           swc=d["soil_water_content"].values, ustar_sd=us, vpd=d["vpd"].values)]
     if name == "FR-Hes":
         d = io.read_europe_fluxdata(io.data_path("fr-hes_2016_europe-fluxdata", "FR-Hes_europe-fluxdata_2016.txt.gz"))
+        # PPFD is missing on 43 % of the half-hours: fill from SW_IN (PPFD ~ 2.1 SW)
+        d = d.assign(ppfd_in=d["ppfd_in"].fillna(d["shortwave_in"] * 2.1))
         r = _processed(d, qc_var="nee_qc", good_flags=(0, 1), n_bootstrap=n_bootstrap)
         return [_standard(d, r["nee_filled"].values, r["nee_qc"].values == 0, r["nee_uncertainty"].values,
                           r["gpp_nt"].values, r["reco_nt"].values, swc=d["soil_water_content"].values,
@@ -379,6 +382,13 @@ def _daily_from_subdaily(s: xr.Dataset) -> xr.Dataset:
         + g["nee_ustar_sd"].mean().fillna(0.0),
     })
     d = d[(full >= 0.9 * full.max()) & (n >= 0.9 * full.max())]
+    # long gaps: where the centred 15-day share of measured half-hours is < 5 % the
+    # gap-filled fluxes are extrapolations (e.g. US-PFa has no measured NEE from October
+    # on); they are not used as targets
+    if np.isfinite(d["qc_fraction"]).any() and d["qc_fraction"].max() > 0:
+        local = d["qc_fraction"].reindex(pd.date_range(d.index.min(), d.index.max(), freq="D"))
+        local = local.fillna(0.0).rolling(15, center=True, min_periods=1).mean().reindex(d.index)
+        d.loc[local < 0.05, ["nee", "gpp", "reco"]] = np.nan
     d.loc[~np.isfinite(d["nee"]), "nee_sd"] = np.nan
     hourly = df[["air_temperature", "ppfd_in"]].resample("1h").mean()
     hourly = hourly.reindex(pd.date_range(d.index.min(), d.index.max() + pd.Timedelta(hours=23), freq="1h"))
