@@ -83,3 +83,20 @@ def test_training_table_weights(at_neu):
     assert np.isnan(b["nee"].values).all() and np.isfinite(b["gpp"].values).all()
     assert (b["has_fapar"] == 1).all() and (b["greenness_is_proxy"] == 1).all()
     assert np.allclose(b["greenness"], 0.1 + 0.35 * b["gsi"])
+
+
+@pytest.mark.standard_promotion(_ADAM)
+def test_hourly_table_averages_to_daily(at_neu):
+    from emulator.upscaling.tables import hourly_table
+    h = hourly_table("AT-Neu")
+    assert h.sizes["time"] == 31 * 24 and h["nee"].attrs["units"] == "umol m-2 s-1"
+    daily = h["nee"].resample(time="1D").mean()
+    assert np.allclose(daily.values, at_neu["nee"].values, atol=1e-9)          # same records
+    # two half-hours per hour: the hourly error is sqrt(mean variance / 2)
+    assert float(h["nee_sd"].mean()) < float(load_half_hour_sd())
+    assert np.allclose(h["greenness"].values.reshape(31, 24), at_neu["greenness"].values[:, None])
+
+
+def load_half_hour_sd():
+    from emulator.upscaling.tables import load_tower
+    return np.nanmean(load_tower("AT-Neu")[0]["nee_sd"].values)
