@@ -315,7 +315,7 @@ class VariationalConfig:
     log_lifetime_sd: float = 0.3
     max_iter: int = 60
     """L-BFGS iterations (solver 'lbfgs')."""
-    gn_iter: int = 3
+    gn_iter: int = 2
     """Gauss-Newton outer loops (solver 'gauss_newton')."""
     dt: float = 600.0
     max_speed: float = 12.0

@@ -12,9 +12,9 @@ centre. References (the published values compared with) are returned alongside.
 from __future__ import annotations
 
 import numpy as np
-from scipy.interpolate import griddata
+from scipy.interpolate import LinearNDInterpolator, griddata
 from scipy.ndimage import median_filter
-from scipy.spatial import cKDTree
+from scipy.spatial import Delaunay, cKDTree
 
 from .methods import Scene
 from .operator import footprint_average
@@ -34,12 +34,19 @@ def local_xy(lon, lat, lon0, lat0):
 
 def to_local_grid(x, y, values, n, dx, ok=None):
     """Linear interpolation of scattered ``values`` at (x, y) (m) onto the n x n cell centres
-    of a grid centred on the origin; NaN outside the data. Returns (n, n)."""
+    of a grid centred on the origin; NaN outside the data. ``values`` may be a list of
+    arrays (one triangulation for all). Returns (n, n) or a list of them."""
     c = (np.arange(n) - n / 2 + 0.5) * dx
     X, Y = np.meshgrid(c, c)
-    x, y, values = np.ravel(x), np.ravel(y), np.ravel(values)
-    keep = np.isfinite(values) & (np.ones_like(values, bool) if ok is None else np.ravel(ok))
-    return griddata((x[keep], y[keep]), values[keep], (X, Y), method="linear")
+    many = isinstance(values, (list, tuple))
+    vals = [np.ravel(v) for v in (values if many else [values])]
+    x, y = np.ravel(x), np.ravel(y)
+    keep = np.all([np.isfinite(v) for v in vals], axis=0)
+    if ok is not None:
+        keep &= np.ravel(ok)
+    tri = Delaunay(np.c_[x[keep], y[keep]])
+    out = [LinearNDInterpolator(tri, v[keep])(X, Y) for v in vals]
+    return out if many else out[0]
 
 
 def _pixel_valid(x, y, ok, n, dx, k):
@@ -127,9 +134,8 @@ def smartcarb_scene(source: str, n: int = 40, dx: float = 2000.0, pixel_cells: i
     x, y = local_xy(f["lon"].values, f["lat"].values, lon0, lat0)
     half = 0.75 * n * dx
     near = (np.abs(x) < half) & (np.abs(y) < half)
-    field = to_local_grid(x[near], y[near], f[tracer].values[near], n, dx)
-    u = to_local_grid(x[near], y[near], wnd["u"].values[near], n, dx)
-    v = to_local_grid(x[near], y[near], wnd["v"].values[near], n, dx)
+    field, u, v = to_local_grid(x[near], y[near], [f[tracer].values[near], wnd["u"].values[near],
+                                                   wnd["v"].values[near]], n, dx)
     clean = footprint_average(field, pixel_cells)
     rng = np.random.default_rng(seed)
     obs = clean + noise_std * rng.standard_normal(clean.shape)

@@ -6,8 +6,13 @@ U-Net (Ronneberger et al. 2015) whose convolutions are depthwise-separable and w
 encoder blocks carry channel attention (squeeze-and-excitation, Hu et al. 2018, the
 channel half of CBAM); two down-sampling levels, bilinear up-sampling, skip connections.
 
-Inputs (4 channels on the model grid): NO2 columns upsampled from the pixels and divided
-by 1e-4 mol m-2 (0 where unusable), the usable mask, u / 10 and v / 10 (m s-1).
+Inputs (5 channels on the model grid): NO2 columns upsampled from the pixels and divided
+by 1e-4 mol m-2 (0 where unusable), the usable mask, u / 10 and v / 10 (m s-1), and the
+flux-divergence emission map (Beirle et al. 2019, :func:`.methods._fd_map` with the
+assumed lifetime and ratio) per cell / 0.1 kg s-1: a physics feature, so the network
+learns a correction of the divergence map rather than the transport from scratch (the
+hybrid design; with a few hundred CPU training steps a plain image-to-emission U-Net does
+not learn the transport, see the study's report).
 Target: the emission per cell (kg s-1) Gaussian-smoothed by ``target_sigma`` cells
 (mass-preserving) and divided by 0.1 kg s-1. The point-source rate is read from the
 predicted map like the flux-divergence map (disk sum minus annulus background) and the
@@ -86,7 +91,7 @@ class Block(nnx.Module):
 class UNet(nnx.Module):
     """(B, N, N, 4) -> (B, N, N) emission map (N divisible by 4)."""
 
-    def __init__(self, channels=(16, 32, 64), cin: int = 4, *, separable: bool = False, rngs: nnx.Rngs):
+    def __init__(self, channels=(16, 32, 64), cin: int = 5, *, separable: bool = False, rngs: nnx.Rngs):
         c1, c2, c3 = channels
         kw = dict(separable=separable, rngs=rngs)
         self.e1 = Block(cin, c1, attention=True, **kw)
@@ -124,12 +129,19 @@ class UNetConfig:
     """Disk radius for point-source rates. Units: m."""
 
 
-def scene_features(obs, valid, u, v, pixel_cells: int) -> np.ndarray:
-    """Network input (B, N, N, 4) float32 from stacked scene arrays."""
-    o = np.where(valid > 0, np.nan_to_num(obs), 0.0) / OBS_SCALE
-    x = np.stack([np.asarray(upsample(jnp.asarray(o), pixel_cells)),
+def scene_features(obs, valid, u, v, pixel_cells: int, dx: float = 2000.0, lifetime: float = 4 * 3600.0,
+                   ratio: float = 1 / 1.32, kernel: float = 1.0) -> np.ndarray:
+    """Network input (B, N, N, 5) float32 from stacked scene arrays."""
+    from .methods import _fd_map
+    o = np.where(valid > 0, np.nan_to_num(obs), 0.0)
+    h = dx * pixel_cells
+    fd = jax.jit(jax.vmap(lambda y, m, uu, vv: _fd_map(y, m, uu, vv, pixel_cells, h, kernel, ratio,
+                                                       lifetime)[0]))
+    E = np.asarray(fd(jnp.asarray(o), jnp.asarray(valid, jnp.float64), jnp.asarray(u), jnp.asarray(v)))
+    E = np.nan_to_num(E) * dx * dx / EMISSION_SCALE            # per model cell
+    x = np.stack([np.asarray(upsample(jnp.asarray(o / OBS_SCALE), pixel_cells)),
                   np.asarray(upsample(jnp.asarray(valid, jnp.float64), pixel_cells)),
-                  u / 10.0, v / 10.0], -1)
+                  u / 10.0, v / 10.0, np.asarray(upsample(jnp.asarray(E), pixel_cells))], -1)
     return x.astype(np.float32)
 
 
@@ -170,8 +182,10 @@ class UNetEnsemble:
 
     def predict_maps(self, x) -> np.ndarray:
         """(M, B, N, N) emission per cell (kg s-1)."""
-        f = jax.jit(lambda s, x: nnx.merge(self.graphdef, s)(x))
-        return np.stack([np.asarray(f(s, jnp.asarray(x))) * EMISSION_SCALE for s in self.states])
+        if getattr(self, "_apply", None) is None:
+            graphdef = self.graphdef
+            self._apply = jax.jit(lambda s, x: nnx.merge(graphdef, s)(x))
+        return np.stack([np.asarray(self._apply(s, jnp.asarray(x))) * EMISSION_SCALE for s in self.states])
 
 
 def _batches(x, y, batch_size, seed):
@@ -190,7 +204,7 @@ def train_unet_ensemble(data: dict, config: UNetConfig = UNetConfig(), *, dx: fl
     from emulator.train import TrainConfig, fit
     n = data["u"].shape[-1]
     k = n // data["obs"].shape[-1]
-    x = scene_features(data["obs"], data["valid"], data["u"], data["v"], k)
+    x = scene_features(data["obs"], data["valid"], data["u"], data["v"], k, dx)
     y = targets(data["area_emission"], data["point_rates"], data["point_cells"], dx, config.target_sigma)
     nval = max(int(round(config.validation_fraction * len(x))), 2)
     xt, yt, xv, yv = x[:-nval], y[:-nval], x[-nval:], y[-nval:]
@@ -227,7 +241,8 @@ def train_unet_ensemble(data: dict, config: UNetConfig = UNetConfig(), *, dx: fl
 
 def unet_estimate(scene: Scene, ensemble: UNetEnsemble) -> EmissionEstimate:
     """Point rates and total of one scene with the ensemble (mean +- calibrated sd)."""
-    x = scene_features(scene.obs[None], scene.valid[None], scene.u[None], scene.v[None], scene.pixel_cells)
+    x = scene_features(scene.obs[None], scene.valid[None], scene.u[None], scene.v[None], scene.pixel_cells,
+                       scene.dx, scene.lifetime, scene.ratio, scene.kernel)
     maps = ensemble.predict_maps(x)[:, 0]
     reads = [_read_map(m, scene.point_cells, ensemble.dx, ensemble.config.radius) for m in maps]
     P = np.stack([r[0] for r in reads])

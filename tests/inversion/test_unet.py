@@ -19,7 +19,7 @@ def _data(n=16, b=12, seed=0):
 def test_unet_shapes_and_mass_preserving_target():
     d = _data()
     x = scene_features(d["obs"], d["valid"], d["u"], d["v"], 2)
-    assert x.shape == (12, 16, 16, 4) and x.dtype == np.float32
+    assert x.shape == (12, 16, 16, 5) and x.dtype == np.float32
     net = UNet((4, 8, 8), rngs=nnx.Rngs(0))
     assert net(x).shape == (12, 16, 16)
     y = targets(d["area_emission"], d["point_rates"], d["point_cells"], 2000.0, 1.5)
