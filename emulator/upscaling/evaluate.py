@@ -156,7 +156,8 @@ def drought_anomalies(table: xr.Dataset, factory: Callable[[], object], *, site:
     """JJA anomalies of NEE and GPP of ``years`` at ``site``, observed and predicted by a
     model trained with those years withheld (see the module docstring). Columns: year,
     flux, observed, predicted (umol m-2 s-1, JJA means minus the other years' mean),
-    fraction = predicted / observed, sign_ok."""
+    fraction = predicted / observed, sign_ok, and ``heldout_r2``: daily R2 of that flux
+    over the withheld years (a temporal hold-out at a tower seen in training)."""
     sites = np.asarray(table["site"].values)
     t = pd.DatetimeIndex(table["time"].values)
     at = sites == site
@@ -168,8 +169,10 @@ def drought_anomalies(table: xr.Dataset, factory: Callable[[], object], *, site:
     summer = np.isin(t.month[idx], months)
     yr = t.year[idx]
     rows = []
+    withheld = np.isin(yr, years)
     for k in ("nee", "gpp"):
         o, m = np.asarray(table[k].values[idx], float), np.asarray(p[k].values, float)
+        r2_held = r2(o[withheld], m[withheld])
         jja = pd.DataFrame({"year": yr[summer], "o": o[summer], "m": m[summer]}).groupby("year").mean()
         for y in years:
             if y not in jja.index:
@@ -177,5 +180,5 @@ def drought_anomalies(table: xr.Dataset, factory: Callable[[], object], *, site:
             other = jja.drop(index=[v for v in years if v in jja.index])
             ao, am = jja.o[y] - other.o.mean(), jja.m[y] - other.m.mean()
             rows.append({"year": y, "flux": k, "observed": ao, "predicted": am, "fraction": am / ao,
-                         "sign_ok": bool(np.sign(ao) == np.sign(am))})
+                         "sign_ok": bool(np.sign(ao) == np.sign(am)), "heldout_r2": r2_held})
     return pd.DataFrame(rows)
