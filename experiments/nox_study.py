@@ -15,7 +15,7 @@ Data: the ``ddeq==1.1`` wheel (``process_models/transport/PROVENANCE.md``).
 Goals (issue 14): point-source MAPE <= 15 %, domain-total bias <= 5 %, 90 % coverage
 >= 85 %; SMARTCARB within 10 %; Matimba within 20 %.
 
-Run: ``python -m experiments.nox_study [--quick] [--out DIR]`` (quick: 192 training and 12
+Run: ``python -m experiments.nox_study [--quick] [--out DIR]`` (quick: 128 training and 8
 test scenes, one U-Net member, Matimba and Jänschwalde; full: 1536 / 48 scenes, 3 members,
 also Berlin).
 """
@@ -57,7 +57,7 @@ class Settings:
 
     @classmethod
     def quick(cls) -> "Settings":
-        return cls(n_train=192, n_test=12, unet_steps=150, unet_members=1, real_cases="matimba,janschwalde",
+        return cls(n_train=128, n_test=8, unet_steps=100, unet_members=1, real_cases="matimba,janschwalde",
                    progress=False)
 
     RESULT_NEUTRAL = ("progress", "checkpoints")

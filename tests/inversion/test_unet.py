@@ -21,7 +21,7 @@ def test_unet_shapes_and_mass_preserving_target():
     x = scene_features(d["obs"], d["valid"], d["u"], d["v"], 2)
     assert x.shape == (12, 16, 16, 5) and x.dtype == np.float32
     net = UNet((4, 8, 8), rngs=nnx.Rngs(0))
-    assert net(x).shape == (12, 16, 16)
+    assert nnx.jit(lambda n, x: n(x))(net, x).shape == (12, 16, 16)
     y = targets(d["area_emission"], d["point_rates"], d["point_cells"], 2000.0, 1.5)
     # Gaussian smoothing keeps the emission of a source far from the edges (x 0.1 kg/s scale)
     np.testing.assert_allclose(y.sum((1, 2)) * 0.1, d["point_rates"][:, 0] + 1e-11 * 4e6 * 256, rtol=2e-2)

@@ -125,8 +125,8 @@ def test_vmap_equals_loop():
     g, m, p, f = _small()
     rates = jnp.asarray([[0.8, 0.3], [0.1, 2.0], [0.0, 0.5]])
     taus = jnp.asarray([3600.0, 7200.0, 20000.0])
-    run = lambda q, tau: m.simulate(p.replace(point_emission=q, lifetime=tau), f).no2_column[-1]
-    batched = jax.vmap(run)(rates, taus)
+    run = jax.jit(lambda q, tau: m.simulate(p.replace(point_emission=q, lifetime=tau), f).no2_column[-1])
+    batched = jax.jit(jax.vmap(run))(rates, taus)
     for k in range(3):
         np.testing.assert_allclose(batched[k], run(rates[k], taus[k]), rtol=1e-12, atol=1e-22)
 
@@ -141,14 +141,15 @@ def test_gradients_finite_and_match_linearity(limiter):
     m = TransportModel(grid=m.grid, dt=m.dt, substeps=m.substeps, source_cells=m.source_cells,
                        limiter=limiter)
 
+    @jax.jit
     def mass(q, tau):
         return jnp.sum(m.simulate(p.replace(point_emission=q, lifetime=tau), f).nox_column[-1]) * g.cell_area
 
-    gq, gtau = jax.grad(mass, argnums=(0, 1))(p.point_emission, p.lifetime)
+    gq, gtau = jax.jit(jax.grad(mass, argnums=(0, 1)))(p.point_emission, p.lifetime)
     assert bool(jnp.all(jnp.isfinite(gq))) and bool(jnp.isfinite(gtau)) and float(gtau) > 0
     unit = mass(jnp.asarray([1.0, 0.0]), p.lifetime) - mass(jnp.asarray([0.0, 0.0]), p.lifetime)
     np.testing.assert_allclose(gq[0], unit, rtol=1e-4 if limiter else 1e-10)
-    ga = jax.grad(lambda a: jnp.sum(m.simulate(p.replace(area_emission=a), f).no2_column[-1]))(p.area_emission)
+    ga = jax.jit(jax.grad(lambda a: jnp.sum(m.simulate(p.replace(area_emission=a), f).no2_column[-1])))(p.area_emission)
     assert bool(jnp.all(jnp.isfinite(ga)))
 
 
