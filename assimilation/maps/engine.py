@@ -220,7 +220,7 @@ def tile_inputs(ctx: MapContext, ysl: slice, xsl: slice):
     frac = ctx.fractions[np.ix_(iy_src, ix_src)].reshape(P, -1)
     t1 = time.perf_counter()
 
-    piv, flags = pivot_arrays(obs, ctx.pivot_names, ctx.days, ctx.fusion, ctx.prior)
+    piv, flags = pivot_arrays(obs, ctx.pivot_names, ctx.days, ctx.fusion, ctx.prior, dtype=ctx.dtype)
     in_year = np.asarray(ctx.days.year == ctx.statistics_year)
     stats = yearly_statistics(piv["evi"][0][:, in_year].T, piv["lswi"][0][:, in_year].T)
     st = np.stack([np.nan_to_num(np.asarray(stats[k]), nan=0.0) for k in ("evi_threshold", "lswi_min", "lswi_max")])
@@ -281,6 +281,27 @@ def compute_tile(ctx: MapContext, ysl: slice, xsl: slice) -> tuple[dict, dict]:
     return out, timing
 
 
+def _status_mb(key: str) -> float:
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith(key + ":"):
+                return float(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _reset_peak_rss() -> float:
+    """Reset the process's peak-RSS counter (Linux: write 5 to /proc/self/clear_refs) and
+    return the current RSS (MB), so VmHWM after a tile is that tile's peak."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return float("nan")
+    return _status_mb("VmRSS")
+
+
 def process_tile(ctx: MapContext, tile) -> dict:
     """Compute one tile, write it into the store and its marker; returns its info (timings,
     peak resident memory of the process, pid)."""
@@ -290,12 +311,16 @@ def process_tile(ctx: MapContext, tile) -> dict:
     if jax.config.jax_enable_x64 != ctx.x64:
         jax.config.update("jax_enable_x64", ctx.x64)
     tile_id, ysl, xsl = tile
+    rss0 = _reset_peak_rss()
     arrays, info = compute_tile(ctx, ysl, xsl)
     t = time.perf_counter()
     info.update(tile=tile_id, pid=os.getpid())
     write_tile(ctx.config.output.store, ysl, xsl, arrays)
     info["write_s"] = time.perf_counter() - t
     info["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    hwm = _status_mb("VmHWM")
+    info["rss_before_mb"] = rss0
+    info["tile_peak_mb"] = hwm - rss0 if rss0 == rss0 and hwm == hwm else float("nan")
     info["tile_mb"] = sum(a.nbytes for _, a in arrays.values()) / 2**20
     mark_done(ctx.config.output.store, tile_id, info)
     return info

@@ -122,35 +122,86 @@ def _scene_prior(mean, sd, bad):
     return med, np.sqrt(var)
 
 
-def pivot_arrays(obs: xr.Dataset, names, days, params: FusionParameters, prior=None):
+def _daily_time_major(obs: xr.Dataset, name: str, days, dtype=np.float64):
+    """Daily observations and mask (T, 1, P), pixel flags and the per-pixel mean prior for
+    cubes whose acquisitions fall on distinct days (Sentinel-2 dates, point series): a
+    direct index, no scatter-add, flags and prior from the acquisitions themselves. None
+    when several acquisitions share a day or pixels have their own days (MODIS
+    ``obs_time``): the general path handles those."""
+    from assimilation.observations.fusion.methods import (FLAG_CONSTANT, FLAG_FEW_OBS, FLAG_NO_DATA,
+                                                          FLAG_OK)
+    if "obs_time" in obs:
+        return None
+    t = pd.DatetimeIndex(obs["time"].values).floor("D")
+    if not t.is_unique:
+        return None
+    d = ((t - days[0]) // pd.Timedelta("1D")).to_numpy()
+    keep = (d >= 0) & (d < len(days))
+    v = obs[name].transpose("time", "y", "x").values.reshape(obs.sizes["time"], -1)[keep].astype(dtype)
+    T, P = len(days), v.shape[1]
+    ok = np.isfinite(v)
+    y = np.zeros((T, 1, P), dtype)
+    m = np.zeros((T, 1, P), bool)
+    y[d[keep], 0] = np.where(ok, v, 0.0)
+    m[d[keep], 0] = ok
+    n = ok.sum(0)
+    hi = np.where(ok, v, -np.inf).max(axis=0, initial=-np.inf)
+    lo = np.where(ok, v, np.inf).min(axis=0, initial=np.inf)
+    flags = np.full(P, FLAG_OK, np.int8)
+    flags[(n > 0) & ~(np.where(n > 0, hi - lo, 0.0) > 0)] = FLAG_CONSTANT
+    flags[(n > 0) & (n < 4)] = FLAG_FEW_OBS
+    flags[n == 0] = FLAG_NO_DATA
+    # the 'mean' prior of fusion.harmonic_climatology without harmonics (ridge 1e-3)
+    clim = np.where(n > 0, np.where(ok, v, 0.0).sum(0) / (n + 1e-3 * np.maximum(n, 1) + 1e-9), 0.0)
+    return y, m, flags, clim.astype(dtype)
+
+
+def pivot_arrays(obs: xr.Dataset, names, days, params: FusionParameters, prior=None, dtype=np.float64):
     """Pivot of the pixels of ``obs`` (a tile): ``{name: (mean (P, D), sd (P, D))}`` and
     ``flags`` (P,) (0 ok, 1 no observation: scene ``prior`` {name: (mean (D,), sd (D,))}
     used, 2 fewer than 4, 3 constant). Each pixel's series depends only on its own
-    observations and the shared ``params``."""
+    observations and the shared ``params``; ``dtype``: precision of the fast path. One-dimensional processes on cubes with one
+    acquisition per day run the time-major scalar smoother
+    (:func:`assimilation.observations.fusion.scalar.scalar_smoother`, equal to the general
+    one to round-off); other cases the general :func:`~assimilation.observations.fusion.fuse_arrays`."""
     from assimilation.observations.fusion import fuse_arrays
     from assimilation.observations.fusion.methods import FLAG_NO_DATA
+    from assimilation.observations.fusion.scalar import scalar_smoother
     out, flags = {}, None
     for n in names:
-        y, mask = _daily(obs, n, days)
-        P = y.shape[0]
-        bad = ~mask.any(axis=(1, 2))
-        if bad.all():
+        process, sensors = params.get(n)
+        fast = _daily_time_major(obs, n, days, dtype) if process.kind in ("damped", "random_walk") else None
+        if fast is not None:
+            y, mask, f, c = fast
+            bad = f == FLAG_NO_DATA
+            clim = np.broadcast_to(c[None, :], (len(days), y.shape[2]))
+            if bad.all():
+                m = s = None
+            else:
+                mt, st = scalar_smoother(y, mask, clim, process, sensors)
+                m, s = np.asarray(mt).T, np.asarray(st).T
+        else:
+            y, mask = _daily(obs, n, days)
+            bad = ~mask.any(axis=(1, 2))
+            if bad.all():
+                m = s = None
+                f = np.full(y.shape[0], FLAG_NO_DATA, np.int8)
+            else:
+                res = fuse_arrays(y, mask, "kalman", process=process, sensors=sensors, chunk=max(y.shape[0], 1))
+                m, s, f = np.asarray(res.mean), np.asarray(res.sd), np.asarray(res.flags, np.int8)
+        P = len(f)
+        if m is None:
             if prior is None:
                 raise DataValidationError("no pixel of the tile has a clear observation and no scene prior "
                                           "was given.", source="satellite", variable=n,
                                           fix="pass prior= (daily_pivot computes it over the scene).")
-            m, s = (np.broadcast_to(np.asarray(a, float), (P, len(days))) for a in prior[n])
-            f = np.full(P, FLAG_NO_DATA, np.int8)
-        else:
-            process, sensors = params.get(n)
-            res = fuse_arrays(y, mask, "kalman", process=process, sensors=sensors, chunk=max(P, 1))
-            m, s, f = np.asarray(res.mean), np.asarray(res.sd), np.asarray(res.flags, np.int8)
-            if bad.any():
-                pm, ps = prior[n] if prior is not None else _scene_prior(m, s, bad)
-                m = np.where(bad[:, None], pm, m)
-                s = np.where(bad[:, None], ps, s)
+            m, s = (np.broadcast_to(np.asarray(a, float), (P, len(days))).copy() for a in prior[n])
+        elif bad.any():
+            pm, ps = prior[n] if prior is not None else _scene_prior(m, s, bad)
+            m = np.where(bad[:, None], pm, m)
+            s = np.where(bad[:, None], ps, s)
         out[n] = (m, s)
-        flags = f if flags is None else np.maximum(flags, f)
+        flags = f.astype(np.int8) if flags is None else np.maximum(flags, f.astype(np.int8))
     return out, flags
 
 
