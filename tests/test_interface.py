@@ -127,8 +127,35 @@ def _hybrid_case():
     return model, model.default_params(), forcing
 
 
+@lru_cache(maxsize=None)
+def _daily_case():
+    """The daily flux-form emulator of the coupled model with an untrained network (random
+    weights, computing in float64 like its inputs) on 72 days of CH-Dav daily statistics
+    (one step = one day)."""
+    from flax import nnx
+    from emulator.coupled import coupled_spec
+    from emulator.daily import daily_forcing
+    from emulator.daily_emulator import DailyCoupledEmulator, DailyNetwork, features
+    from emulator.normalise import Normaliser
+    from tests.coupled._shared import hourly_year
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hourly = hourly_year()
+    start = 24 * 120
+    hourly = jax.tree_util.tree_map(lambda x: x[start:start + 24 * N_STEPS] if jnp.ndim(x) else x, hourly)
+    spec = coupled_spec(dt_seconds=float(hourly.dt_seconds))
+    params, daily = spec.base_params, daily_forcing(hourly)
+    s0 = spec.model.initial_state(params, hourly)          # inputs normalised on the case's days
+    x = jax.vmap(lambda f: features(s0, f, params, jnp.full(6, 0.5))[0])(daily)
+    norm = Normaliser.fit(np.asarray(x), min_std=1.0)
+    net = DailyNetwork(len(spec.param_space.names), (16, 16), norm, rngs=nnx.Rngs(0))
+    model = DailyCoupledEmulator(net, spec, {"hidden": [16, 16], "input_normaliser": norm.to_dict()})
+    return model, params, daily
+
+
 CASES = {"vprm": _vprm_case, "coupled": _coupled_case, "vprm_surrogate": _vprm_surrogate_case,
-         "toy": _toy_case, "step_surrogate": _step_surrogate_case, "coupled_hybrid": _hybrid_case}
+         "toy": _toy_case, "step_surrogate": _step_surrogate_case, "coupled_hybrid": _hybrid_case,
+         "coupled_daily": _daily_case}
 
 
 @pytest.fixture(params=sorted(CASES), scope="module")
