@@ -9,6 +9,7 @@ L-BFGS: Nocedal (1980), Liu & Nocedal (1989), with a zoom line search (optax).
 """
 from __future__ import annotations
 
+import os
 import pickle
 import time
 from dataclasses import dataclass, field
@@ -56,6 +57,22 @@ class _KeyData(NamedTuple):
     so sampler states pickle."""
     data: np.ndarray
     impl: str
+
+
+def enable_compilation_cache(path: str | Path | None = None) -> Path:
+    """Switch on JAX's persistent compilation cache (XLA executables on disk, reused by
+    later processes: NUTS' compile, the MAP solver, the potential) and return its folder.
+
+    ``path`` default: ``$ECOFLUX_JAX_CACHE``, else ``~/.cache/ecoflux/jax``. Every
+    program is cached (minimum compile time 0 s, any size), so a repeated calibration of
+    the same problem shape skips compilation. Call before the first jitted call."""
+    path = Path(path or os.environ.get("ECOFLUX_JAX_CACHE")
+                or Path.home() / ".cache" / "ecoflux" / "jax")
+    path.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    return path
 
 
 def _is_key(x) -> bool:

@@ -33,12 +33,24 @@ Target: bulk ESS >= 400 for every parameter with R-hat < 1.01 in < 60 s on the
 2-core CPU, and >= 20x the ESS per second of the gradient-free sampler.
 
 Run: ``python -m experiments.benchmarks.calibration_nuts_vs_rwm [--quick]``.
+
+End-to-end time to ESS 400 (``--time-to-ess CONFIG``): one NUTS configuration in a fresh
+process, every phase timed on the wall clock (data and problem set-up, MAP + Laplace
+Hessian, NUTS init + compile, warm-up, sampling) with an actual run (no extrapolation):
+``--chains`` chains of ``--warmup`` warm-up + ``--draws`` draws, then ArviZ bulk ESS and
+R-hat. ``--cache-dir DIR`` switches on JAX's persistent compilation cache
+(``assimilation.calibration.inference.enable_compilation_cache``): run twice, the first
+time on an empty folder ("cold") and again ("warm": compiled programs read from disk).
+``--laplace-mass`` starts the mass matrix at the Laplace covariance (diagonal or dense)
+instead of the identity. The module imports (jax, numpyro, arviz) are reported separately.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import time
+
+_T_START = time.perf_counter()
 
 import arviz as az
 import jax
@@ -47,6 +59,7 @@ import numpy as np
 import pandas as pd
 
 jax.config.update("jax_enable_x64", True)
+_T_IMPORTED = time.perf_counter()   # after the heavy imports above (jax, arviz, pandas)
 
 CONFIGS = {  # name -> (dense_mass, chain_method, x64)
     "diag, vectorized, f64": (False, "vectorized", True),
@@ -98,32 +111,40 @@ def start_points(xm, cov0, n_chains, seed):
     return [xm + rng.multivariate_normal(np.zeros(xm.size), cov0) for _ in range(n_chains)]
 
 
-def run_nuts(potential, starts, n, *, dense=False, method="vectorized", seed=1):
-    """NUTS, ``n`` warm-up + ``n`` draws per chain. Returns timings and draws (chains, n, d)."""
+def run_nuts(potential, starts, n, *, dense=False, method="vectorized", seed=1, mass=None,
+             n_draws=None):
+    """NUTS, ``n`` warm-up + ``n_draws`` (default ``n``) draws per chain, mass matrix
+    started at ``mass`` (Laplace covariance, or None: identity). Returns timings and draws
+    (chains, n, d)."""
     from numpyro.infer.hmc import hmc
     init_kernel, sample_kernel = hmc(potential_fn=potential, algo="NUTS")
     dt = jnp.result_type(float)
     keys = jax.random.split(jax.random.key(seed), len(starts))
+    inv_mass = None if mass is None else jnp.asarray(mass if dense else np.diag(mass), dt)
+    n_draws = n if n_draws is None else n_draws
     t0 = time.perf_counter()
-    states = [init_kernel(jnp.asarray(x, dt), n, dense_mass=dense, rng_key=k) for x, k in zip(starts, keys)]
+    states = [init_kernel(jnp.asarray(x, dt), n, dense_mass=dense, rng_key=k,
+                          inverse_mass_matrix=inv_mass) for x, k in zip(starts, keys)]
     jax.block_until_ready(states)
     t_init = time.perf_counter() - t0
 
-    def chain(state):
+    def chain(state, length):
         def body(s, _):
             s = sample_kernel(s)
             return s, (s.z, s.diverging, s.num_steps)
-        return jax.lax.scan(body, state, None, length=n)
+        return jax.lax.scan(body, state, None, length=length)
 
     t0 = time.perf_counter()
+    lengths = sorted({n, n_draws})
     if method == "vectorized":
         st = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *states)
-        comp = jax.jit(jax.vmap(chain)).lower(st).compile()
+        comps = {m: jax.jit(jax.vmap(lambda s, m=m: chain(s, m))).lower(st).compile() for m in lengths}
     else:
-        comp = jax.jit(chain).lower(states[0]).compile()
+        comps = {m: jax.jit(lambda s, m=m: chain(s, m)).lower(states[0]).compile() for m in lengths}
     t_compile = time.perf_counter() - t0 + t_init
 
-    def go(st):
+    def go(st, m):
+        comp = comps[m]
         if method == "vectorized":
             return jax.block_until_ready(comp(st))
         res = [jax.block_until_ready(comp(s)) for s in st]
@@ -132,12 +153,12 @@ def run_nuts(potential, starts, n, *, dense=False, method="vectorized", seed=1):
 
     st = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *states) if method == "vectorized" else states
     t0 = time.perf_counter()
-    st, _ = go(st)                                                 # warm-up (adaptation)
+    st, _ = go(st, n)                                              # warm-up (adaptation)
     t_warm = time.perf_counter() - t0
     if method != "vectorized":
         st = [jax.tree_util.tree_map(lambda x: x[i], st) for i in range(len(starts))]
     t0 = time.perf_counter()
-    _, (z, div, steps) = go(st)                                    # sampling
+    _, (z, div, steps) = go(st, n_draws)                           # sampling
     t_samp = time.perf_counter() - t0
     return dict(compile_s=t_compile, warmup_s=t_warm, sampling_s=t_samp, draws=np.asarray(z, np.float64),
                 divergences=int(np.asarray(div).sum()), steps=float(np.asarray(steps).mean()))
@@ -196,7 +217,38 @@ def row(problem, sampler, r, names, draws_text):
                       else f"acceptance {r['acceptance']:.2f}")}
 
 
+def time_to_ess(args, t_start):
+    """The ``--time-to-ess`` mode (module docstring): one configuration, every phase timed."""
+    from assimilation.calibration.inference import enable_compilation_cache
+    cache = None if not args.cache_dir else str(enable_compilation_cache(args.cache_dir))
+    name = list(CONFIGS)[args.time_to_ess]
+    dense, method, x64 = CONFIGS[name]
+    jax.config.update("jax_enable_x64", x64)
+    times = {"imports_s": _T_IMPORTED - _T_START}
+    t = time.perf_counter()
+    potential, xm, pnames, n_rec, cov0 = build_problem(args.problem, False)
+    times["problem_and_map_s"] = time.perf_counter() - t
+    starts = start_points(xm, cov0, args.chains, seed=11)
+    r = run_nuts(potential, starts, args.warmup or args.draws, dense=dense, method=method,
+                 mass=cov0 if args.laplace_mass else None, n_draws=args.draws)
+    ess, rhat = ess_rhat(r["draws"], pnames)
+    times |= {"nuts_compile_s": r["compile_s"], "warmup_s": r["warmup_s"], "sampling_s": r["sampling_s"]}
+    total = time.perf_counter() - t_start
+    out = {"config": name, "problem": args.problem, "records": n_rec, "chains": args.chains,
+           "warmup": args.warmup or args.draws, "draws": args.draws, "laplace_mass": args.laplace_mass,
+           "cache": cache, **times, "total_after_imports_s": total, "min_bulk_ess": ess,
+           "max_rhat": rhat, "divergences": r["divergences"], "leapfrog_per_draw": r["steps"],
+           "reached": bool(ess >= 400 and rhat <= 1.01), "load_average": os.getloadavg()[0]}
+    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in out.items()),
+          flush=True)
+    if args.csv:
+        pd.DataFrame([out]).to_csv(args.csv, mode="a", index=False,
+                                   header=not os.path.exists(args.csv))
+    return out
+
+
 def main(argv=None):
+    t_start = time.perf_counter()
     ap = argparse.ArgumentParser(description="NUTS vs adaptive RWM on VPRM posteriors at Park Falls")
     ap.add_argument("--quick", action="store_true", help="July only, short chains, one config (smoke test)")
     ap.add_argument("--problems", default="vprm4,full")
@@ -206,7 +258,16 @@ def main(argv=None):
     ap.add_argument("--draws", type=int, default=500, help="NUTS warm-up = draws per chain")
     ap.add_argument("--rwm", default="5000,20000", help="RWM burn-in,kept per chain")
     ap.add_argument("--csv", default=None)
+    ap.add_argument("--time-to-ess", type=int, default=None, metavar="CONFIG",
+                    help="end-to-end time to ESS of one config (index into CONFIGS)")
+    ap.add_argument("--problem", default="vprm4", help="problem of --time-to-ess")
+    ap.add_argument("--chains", type=int, default=2, help="chains of --time-to-ess")
+    ap.add_argument("--warmup", type=int, default=0, help="warm-up of --time-to-ess (0: = --draws)")
+    ap.add_argument("--cache-dir", default="", help="persistent compilation cache folder")
+    ap.add_argument("--laplace-mass", action="store_true", help="mass matrix starts at the Laplace cov")
     args = ap.parse_args(argv)
+    if args.time_to_ess is not None:
+        return time_to_ess(args, t_start)
     names_cfg = list(CONFIGS)
     if args.quick:
         problems, cfgs, n, (n_burn, n_keep) = ["vprm4"], [names_cfg[0]], 100, (600, 600)
