@@ -11,8 +11,19 @@ What is measured (real forcing: CH-Dav 2019, hourly, 8760 steps; float32 unless 
   ``--eager-steps`` steps, extrapolated linearly to a site-year. It is checked against the
   jitted run on those steps before timing (max |diff| of NEE and ET).
 * ``gradient``: ``jax.grad`` of (mean NEE + total ET) with respect to every parameter
-  (the whole ``CoupledParams`` pytree) through the year, reverse mode with the daily
-  checkpoints; ratio = gradient time / forward time.
+  (the whole ``CoupledParams`` pytree) through the year, reverse mode with the model's
+  default checkpointing (``jax.checkpoint`` on every step); ratio = gradient time /
+  forward time. ``--grad-schemes default,24,0`` adds rows for other ``checkpoint_every``
+  values in the same run (24: the former default, one checkpoint per day).
+* ``--kernel-counts``: executed XLA kernels per model step of each compiled program (the
+  top-level instructions of every while-loop body times its known trip count, summed over
+  the nesting; fusions count once). On XLA:CPU a scalar-per-site step is dispatch-bound
+  (~80 ns per kernel), so this count tracks the run time and, unlike a timing, does not
+  depend on the load of a shared machine.
+
+Times: best of ``--repeats`` on the wall clock ("run s") and in process CPU time ("cpu s",
+``time.process_time``: less sensitive to other processes on a loaded machine); ratios are
+given for both.
 * ``ensemble``: ``--members`` parameter sets (seeded log-normal perturbations of Vcmax25,
   g1, soil b, K_sat and the litter turnover time) at the site, ``lax.map`` over members in
   ``vmap`` batches of ``--batch``; each member returns its annual NEE and ET and final
@@ -38,7 +49,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-COLUMNS = ["case", "members", "steps", "compile s", "run s", "site-years/s", "ratio"]
+COLUMNS = ["case", "members", "steps", "compile s", "run s", "cpu s", "site-years/s", "ratio",
+           "cpu ratio", "kernels/step"]
 
 
 def _hourly_ch_dav(n_steps: int, dtype):
@@ -66,12 +78,66 @@ def _hourly_ch_dav(n_steps: int, dtype):
 
 
 def _best(fn, repeats):
-    times = []
+    """(best wall-clock seconds, best process CPU seconds) of ``repeats`` calls."""
+    wall, cpu = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t)
-    return min(times)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return min(wall), min(cpu)
+
+
+_SKIP = {"parameter", "get-tuple-element", "tuple", "constant", "bitcast"}
+
+
+def executed_kernels(hlo_text: str) -> int:
+    """Kernels an optimised HLO module executes: top-level instructions of the entry
+    computation, with each ``while`` counted as (known trip count) x (its body + condition),
+    recursively, and ``call`` / ``conditional`` (largest branch) expanded. Fused
+    computations are not entered (a fusion is one kernel)."""
+    import re
+    comps, cur, entry = {}, None, None
+    for line in hlo_text.splitlines():
+        m = re.match(r"^(ENTRY )?%?([\w.\-]+) .*\{$", line)
+        if m:
+            cur = m.group(2)
+            comps[cur] = []
+            entry = cur if m.group(1) else entry
+        elif line.strip() == "}":
+            cur = None
+        elif cur:
+            comps[cur].append(line)
+    memo = {}
+
+    def count(c):
+        if c not in memo:
+            total = 0
+            for line in comps.get(c, []):
+                m = re.search(r"= .*?\b([a-z][a-z0-9\-]*)\(", line)
+                if not m or m.group(1) in _SKIP:
+                    continue
+                op = m.group(1)
+                if op == "while":
+                    n = re.search(r'known_trip_count":\{"n":"(\d+)"', line)
+                    total += (int(n.group(1)) if n else 1) * (
+                        count(re.search(r"body=%?([\w.\-]+)", line).group(1))
+                        + count(re.search(r"condition=%?([\w.\-]+)", line).group(1)))
+                elif op == "call":
+                    total += count(re.search(r"to_apply=%?([\w.\-]+)", line).group(1))
+                elif op == "conditional":
+                    br = re.search(r"branch_computations=\{([^}]*)\}", line)
+                    names = [b.strip().lstrip("%") for b in br.group(1).split(",")] if br else []
+                    total += 1 + max((count(b) for b in names), default=0)
+                else:
+                    total += 1
+            memo[c] = total
+        return memo[c]
+    return count(entry)
+
+
+def _kernels_per_step(jitted, args, n_steps):
+    return executed_kernels(jitted.lower(*args).compile().as_text()) / n_steps
 
 
 def _timed_compile(fn):
@@ -98,12 +164,15 @@ def run_benchmark(args) -> dict:
     years = n / 8760.0
     rows = []
 
+    nan = float("nan")
+    kc = (lambda f, *a: _kernels_per_step(f, a, n)) if args.kernel_counts else (lambda *a: nan)
     # forward, one member
     fwd = lambda: simulate(params, forcing)
     c_fwd = _timed_compile(fwd)
-    t_fwd = _best(fwd, args.repeats)
+    t_fwd, cpu_fwd = _best(fwd, args.repeats)
     rows.append({"case": "forward (jit, scan)", "members": 1, "steps": n, "compile s": c_fwd,
-                 "run s": t_fwd, "site-years/s": years / t_fwd, "ratio": 1.0})
+                 "run s": t_fwd, "cpu s": cpu_fwd, "site-years/s": years / t_fwd, "ratio": 1.0,
+                 "cpu ratio": 1.0, "kernels/step": kc(simulate, params, forcing)})
 
     # reference: eager Python loop over steps
     k = min(args.eager_steps, n)
@@ -124,21 +193,28 @@ def run_benchmark(args) -> dict:
     tol = 1e-3 if dtype == jnp.float32 else 1e-9
     assert diff <= tol, f"eager and jitted steps disagree: max |diff| = {diff}"
     rows.append({"case": f"python loop, eager ({k} steps, extrapolated)", "members": 1, "steps": n,
-                 "compile s": 0.0, "run s": t_eager, "site-years/s": years / t_eager,
-                 "ratio": t_eager / t_fwd})
+                 "compile s": 0.0, "run s": t_eager, "cpu s": nan, "site-years/s": years / t_eager,
+                 "ratio": t_eager / t_fwd, "cpu ratio": nan, "kernels/step": nan})
 
     # gradient of a scalar of the year w.r.t. every parameter
     finite = None
-    if not args.skip_gradient:
-        loss = lambda p: (lambda o: jnp.mean(o.nee) + jnp.sum(o.et))(simulate(p, forcing))
+    schemes = [] if args.skip_gradient else [s.strip() for s in args.grad_schemes.split(",") if s.strip()]
+    for scheme in schemes:
+        every = None if scheme == "default" else int(scheme)
+        loss = lambda p, every=every: (lambda o: jnp.mean(o.nee) + jnp.sum(o.et))(
+            simulate(p, forcing, checkpoint_every=every))
         grad = jax.jit(jax.grad(loss))
         c_grad = _timed_compile(lambda: grad(params))
-        t_grad = _best(lambda: grad(params), args.repeats)
+        t_grad, cpu_grad = _best(lambda: grad(params), args.repeats)
         g = grad(params)
-        finite = all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree_util.tree_leaves(g))
-        rows.append({"case": "gradient (reverse, all parameters)", "members": 1, "steps": n,
-                     "compile s": c_grad, "run s": t_grad, "site-years/s": years / t_grad,
-                     "ratio": t_grad / t_fwd})
+        ok = all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree_util.tree_leaves(g))
+        finite = ok if finite is None else (finite and ok)
+        label = "per-step checkpoints" if every is None else (
+            "no checkpoints" if every <= 0 else f"checkpoint every {every} steps")
+        rows.append({"case": f"gradient (reverse, all parameters, {label})", "members": 1,
+                     "steps": n, "compile s": c_grad, "run s": t_grad, "cpu s": cpu_grad,
+                     "site-years/s": years / t_grad, "ratio": t_grad / t_fwd,
+                     "cpu ratio": cpu_grad / cpu_fwd, "kernels/step": kc(grad, params)})
 
     # ensemble
     m = args.members
@@ -156,12 +232,13 @@ def run_benchmark(args) -> dict:
 
     ens = jax.jit(ensemble)
     c_ens = _timed_compile(lambda: ens(stacked))
-    t_ens = _best(lambda: ens(stacked), 1)
+    t_ens, cpu_ens = _best(lambda: ens(stacked), 1)
     nee_m, et_m, _ = ens(stacked)
     assert np.all(np.isfinite(np.asarray(nee_m))) and np.all(np.isfinite(np.asarray(et_m)))
     rows.append({"case": f"ensemble (lax.map, vmap batches of {min(args.batch, m)})", "members": m,
-                 "steps": n, "compile s": c_ens, "run s": t_ens,
-                 "site-years/s": m * years / t_ens, "ratio": t_ens / (m * t_fwd)})
+                 "steps": n, "compile s": c_ens, "run s": t_ens, "cpu s": cpu_ens,
+                 "site-years/s": m * years / t_ens, "ratio": t_ens / (m * t_fwd),
+                 "cpu ratio": cpu_ens / (m * cpu_fwd), "kernels/step": nan})
     return {"rows": rows, "gradient_finite": finite, "eager_max_abs_diff": float(diff),
             "dtype": str(np.dtype(dtype)), "years": years}
 
@@ -169,9 +246,11 @@ def run_benchmark(args) -> dict:
 def format_table(rows) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in rows:
+        g = lambda v: "-" if v != v else f"{v:.3g}"      # noqa: E731  (NaN -> "-")
         lines.append("| " + " | ".join([
             r["case"], str(r["members"]), str(r["steps"]), f"{r['compile s']:.1f}",
-            f"{r['run s']:.3g}", f"{r['site-years/s']:.3g}", f"{r['ratio']:.3g}"]) + " |")
+            g(r["run s"]), g(r["cpu s"]), g(r["site-years/s"]), g(r["ratio"]), g(r["cpu ratio"]),
+            "-" if r["kernels/step"] != r["kernels/step"] else f"{r['kernels/step']:.0f}"]) + " |")
     return "\n".join(lines)
 
 
@@ -186,6 +265,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--pft", default="ENF")
     ap.add_argument("--x64", action="store_true", help="float64 instead of float32")
     ap.add_argument("--skip-gradient", action="store_true", help="no reverse-mode row (compile-heavy)")
+    ap.add_argument("--grad-schemes", default="default",
+                    help="checkpoint_every values of the gradient rows: default (per step), k, 0")
+    ap.add_argument("--kernel-counts", action="store_true",
+                    help="executed XLA kernels per step of each program (recompiles each once)")
     args = ap.parse_args(argv)
     if args.quick:
         args.steps = min(args.steps, 240)
@@ -197,7 +280,7 @@ def main(argv=None) -> dict:
     res = run_benchmark(args)
     table = format_table(res["rows"])
     print(f"coupled model throughput, CH-Dav hourly, {res['dtype']}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, jax {jax.__version__}")
+          f"{os.cpu_count()} CPUs, jax {jax.__version__}, load average {os.getloadavg()[0]:.1f}")
     print(table)
     print(f"gradient finite: {res['gradient_finite']}; eager vs jit max |diff| {res['eager_max_abs_diff']:.2g}")
     res["table"] = table

@@ -21,7 +21,11 @@ Newton linearisation of the fluxes about theta^n per sub-step, as CLM4.5 section
 ``dz_i dtheta_i / dt = q^{n+1}_{i-1/2} - q^{n+1}_{i+1/2} - S_i`` with
 ``q^{n+1} ~= q^n + dq/dtheta dtheta`` gives a tridiagonal system solved with
 ``jax.lax.linalg.tridiagonal_solve`` (equal to the Thomas algorithm :func:`thomas_solve`,
-tested; the library call compiles ~2x faster under reverse mode than the unrolled one). ``n_substeps`` fixed sub-steps per model
+tested; the library call compiles ~2x faster under reverse mode than the unrolled one; a
+hand-written VJP -- the adjoint solve ``A^T lambda = g`` with ``d diag = -lambda x``,
+``d lower_i = -lambda_i x_(i-1)``, ``d upper_i = -lambda_i x_(i+1)`` -- was measured: with
+``gtsv`` it gives JAX's own gradient bit for bit with 1 % fewer backward kernels, with the
+unrolled Thomas algorithm 36 more kernels per forward step, so neither is used). ``n_substeps`` fixed sub-steps per model
 step (default 2; unrolled up to 4, else ``lax.fori_loop``). The update is then written in flux form
 from the linearised fluxes, so water is conserved to round-off whatever the solver's
 accuracy. It is unconditionally stable for the linearised problem; the nonlinear
