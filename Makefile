@@ -28,7 +28,7 @@ venv: $(STAMP)
 # (each writes REPORT.md, figures and metrics under experiments/output/<study>/).
 QUICK_STUDIES := coupled_study bmi_coupling_study flux_processing_study fusion_study calibration_vprm \
                  emulator_study da_lorenz da_twin_coupled da_coupled_real calibration_coupled \
-                 map_study pivot_study
+                 map_study pivot_study upscaling_study
 
 demo: $(STAMP)
 	$(PY) -m experiments.vprm_first_study --out experiments/output/vprm_first_study

@@ -189,6 +189,8 @@ STUDIES = {
                         "ensemble DA of NEE and soil water with the coupled model at a tower"),
     "map": ("experiments.map_study",
             "hourly flux maps with uncertainty: Romania S2, Munich MODIS+ERA5, Park Falls pixel"),
+    "upscaling": ("experiments.upscaling_study",
+                  "cross-site upscaling of tower fluxes: LightGBM vs deep ensemble vs hybrid VPRM, CH-Dav drought"),
     "pivot": ("experiments.pivot_study",
               "daily multi-sensor pivot: multi-resolution Kalman vs learned, withheld S2 dates"),
 }

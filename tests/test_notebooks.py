@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "experiments" / "notebooks"
 STUDIES = ("vprm_first_study", "coupled_study", "bmi_coupling_study", "flux_processing_study", "fusion_study",
            "calibration_vprm", "calibration_coupled", "emulator_study", "da_lorenz",
-           "da_twin_coupled", "da_coupled_real", "map_study", "pivot_study")
+           "da_twin_coupled", "da_coupled_real", "map_study", "pivot_study",
+           "upscaling_study")
 CELL_TIMEOUT_S = 1800
 
 
