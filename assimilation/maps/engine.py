@@ -124,51 +124,82 @@ def plan_tiles(ny: int, nx: int, tile) -> list[tuple[str, slice, slice]]:
 
 # --- the jitted kernel -------------------------------------------------------------------
 
-def _kernel(model, uncertainty, members, params, daily_m, daily_s, stats, frac, temp, par, pos, key):
+def _kernel(model, uncertainty, members, params, daily_m, daily_s, stats, frac, temp, par, pos, key,
+            block: int = 168):
     """daily_m/s: (2, P, D) EVI and LSWI pivot mean/sd; stats (3, P); frac (P, C);
-    temp/par (H, P); pos (H,) fractional day index of each hour's middle."""
+    temp/par (H, P); pos (H,) fractional day index of each hour's middle. The hours run in
+    blocks of ``block`` under ``lax.scan`` (memory of one block's temporaries, not of the
+    whole period); returns fluxes and sd (3, H, P), period totals and their sd (3, P)."""
     import jax
     import jax.numpy as jnp
     from process_models.vprm import VPRMForcing
 
-    D = daily_m.shape[-1]
-    i0 = jnp.clip(jnp.floor(pos).astype(jnp.int32), 0, D - 2)
-    w = (pos - i0.astype(pos.dtype))[None, :]
+    dm_t, ds_t = jnp.swapaxes(daily_m, 1, 2), jnp.swapaxes(daily_s, 1, 2)     # (2, D, P)
+    D, P = dm_t.shape[1], dm_t.shape[2]
+    H = temp.shape[0]
+    block = max(1, min(block, H))
+    nb = -(-H // block)
+    pad = nb * block - H
 
-    def hourly(d):                                  # (P, D) -> (H, P)
-        return (d[:, i0] * (1 - w) + d[:, i0 + 1] * w).T
+    def blocks(a):                                  # (H, ...) -> (nb, block, ...), edge-padded
+        a = jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]) if pad else a
+        return a.reshape((nb, block) + a.shape[1:])
+    valid = jnp.arange(nb * block).reshape(nb, block) < H
 
-    def fluxes(dm):
-        f = VPRMForcing(temperature=temp, par=par, evi=jnp.clip(hourly(dm[0]), 0.0, 1.0),
-                        lswi=jnp.clip(hourly(dm[1]), -1.0, 1.0), evi_threshold=stats[0],
+    def fluxes(dm, tb, pb, i0, w):
+        interp = lambda d: d[i0] * (1 - w) + d[i0 + 1] * w          # (D, P) -> (block, P)
+        f = VPRMForcing(temperature=tb, par=pb, evi=jnp.clip(interp(dm[0]), 0.0, 1.0),
+                        lswi=jnp.clip(interp(dm[1]), -1.0, 1.0), evi_threshold=stats[0],
                         lswi_min=stats[1], lswi_max=stats[2], class_fractions=frac)
         o = model.simulate(params, f)
-        return jnp.stack([o.gpp, o.reco, o.nee])    # (3, H, P)
+        return jnp.stack([o.gpp, o.reco, o.nee])    # (3, block, P)
 
     c = G_C_PER_UMOL_M2_S_HOUR
+    dt = dm_t.dtype
     if uncertainty == "linear":
-        zero = jnp.zeros_like(daily_m)
-        y = fluxes(daily_m)
-        d_evi, d_lswi = (zero.at[k].set(daily_s[k]) for k in (0, 1))
-        t_evi = 0.5 * (fluxes(daily_m + d_evi) - fluxes(daily_m - d_evi))
-        t_lswi = 0.5 * (fluxes(daily_m + d_lswi) - fluxes(daily_m - d_lswi))
-        sd = _safe_sqrt(t_evi ** 2 + t_lswi ** 2)
-        total_sd = c * _safe_sqrt(t_evi.sum(1) ** 2 + t_lswi.sum(1) ** 2)
-    else:
-        y = fluxes(daily_m)
-        z = jax.random.normal(key, (members, 2, daily_m.shape[1], 1), daily_m.dtype)
+        zero = jnp.zeros_like(dm_t)
+        d_evi, d_lswi = zero.at[0].set(ds_t[0]), zero.at[1].set(ds_t[1])
 
-        def member(acc, zm):
-            f = fluxes(daily_m + zm * daily_s)
-            tot = f.sum(1)
-            return (acc[0] + f, acc[1] + f * f, acc[2] + tot, acc[3] + tot * tot), None
-        zf = jnp.zeros_like(y)
-        zt = jnp.zeros_like(y[:, 0])
-        (s1, s2, t1, t2), _ = jax.lax.scan(member, (zf, zf, zt, zt), z)
+        def step(acc, inp):
+            tb, pb, posb, vb = inp
+            i0 = jnp.clip(jnp.floor(posb).astype(jnp.int32), 0, D - 2)
+            w = (posb - i0.astype(posb.dtype))[:, None]
+            y = fluxes(dm_t, tb, pb, i0, w)
+            t_e = 0.5 * (fluxes(dm_t + d_evi, tb, pb, i0, w) - fluxes(dm_t - d_evi, tb, pb, i0, w))
+            t_l = 0.5 * (fluxes(dm_t + d_lswi, tb, pb, i0, w) - fluxes(dm_t - d_lswi, tb, pb, i0, w))
+            m = vb[None, :, None].astype(dt)
+            acc = (acc[0] + (y * m).sum(1), acc[1] + (t_e * m).sum(1), acc[2] + (t_l * m).sum(1))
+            return acc, (y, _safe_sqrt(t_e ** 2 + t_l ** 2))
+        z3 = jnp.zeros((3, P), dt)
+        (s_y, s_e, s_l), (y, sd) = jax.lax.scan(step, (z3, z3, z3), (blocks(temp), blocks(par), blocks(pos), valid))
+        total, total_sd = c * s_y, c * _safe_sqrt(s_e ** 2 + s_l ** 2)
+    else:
+        z = jax.random.normal(key, (members, 2, 1, P), dt)
         n = float(members)
-        sd = _safe_sqrt(jnp.maximum(s2 - s1 * s1 / n, 0.0) / (n - 1))
-        total_sd = c * _safe_sqrt(jnp.maximum(t2 - t1 * t1 / n, 0.0) / (n - 1))
-    return y, sd, c * y.sum(1), total_sd
+
+        def step(acc, inp):
+            tb, pb, posb, vb = inp
+            i0 = jnp.clip(jnp.floor(posb).astype(jnp.int32), 0, D - 2)
+            w = (posb - i0.astype(posb.dtype))[:, None]
+            y = fluxes(dm_t, tb, pb, i0, w)
+            m = vb[None, :, None].astype(dt)
+
+            def member(a, zm):
+                f = fluxes(dm_t + zm * ds_t, tb, pb, i0, w)
+                return (a[0] + f, a[1] + f * f), (f * m).sum(1)
+            zf = jnp.zeros_like(y)
+            (s1, s2), tots = jax.lax.scan(member, (zf, zf), z)
+            sd = _safe_sqrt(jnp.maximum(s2 - s1 * s1 / n, 0.0) / (n - 1))
+            return (acc[0] + (y * m).sum(1), acc[1] + tots), (y, sd)
+        acc0 = (jnp.zeros((3, P), dt), jnp.zeros((members, 3, P), dt))
+        (s_y, s_m), (y, sd) = jax.lax.scan(step, acc0, (blocks(temp), blocks(par), blocks(pos), valid))
+        total = c * s_y
+        mean_m = s_m.mean(0)
+        total_sd = c * _safe_sqrt(((s_m - mean_m) ** 2).sum(0) / (n - 1))
+
+    def unblock(a):                                 # (nb, 3, block, P) -> (3, H, P)
+        return jnp.moveaxis(a, 0, 1).reshape(3, nb * block, P)[:, :H]
+    return unblock(y), unblock(sd), total, total_sd
 
 
 def _safe_sqrt(x):
@@ -186,7 +217,7 @@ def _jitted(model, uncertainty, members):
     import jax
     key = (model, uncertainty, members)
     if key not in _KERNELS:
-        _KERNELS[key] = jax.jit(partial(_kernel, model, uncertainty, members))
+        _KERNELS[key] = jax.jit(partial(_kernel, model, uncertainty, members), static_argnames=("block",))
     return _KERNELS[key]
 
 
@@ -251,7 +282,7 @@ def compute_tile(ctx: MapContext, ysl: slice, xsl: slice) -> tuple[dict, dict]:
     tile_key = int(hashlib.sha256(f"{ysl.start}-{xsl.start}".encode()).hexdigest()[:7], 16)
     key = jax.random.fold_in(jax.random.key(ctx.config.run.seed), tile_key)
     fn = _jitted(ctx.model, ctx.config.run.uncertainty, ctx.config.run.members)
-    y, sd, tot, tot_sd = fn(tile_params(ctx), *args, key)
+    y, sd, tot, tot_sd = fn(tile_params(ctx), *args, key, block=int(ctx.config.run.time_chunk))
     y, sd, tot, tot_sd = (np.asarray(a, np.float32) for a in (y, sd, tot, tot_sd))
     t3 = time.perf_counter()
 

@@ -153,3 +153,15 @@ def test_kernel_gradients_are_finite(romania_context):
         leaf = np.asarray(getattr(g, name))
         assert np.isfinite(leaf).all(), name
     assert np.abs(np.asarray(g.lam)).max() > 0
+
+
+@pytest.mark.parametrize("uncertainty", ["linear", "ensemble"])
+def test_hour_blocks_do_not_change_the_result(romania_context, uncertainty):
+    """The kernel scans the hours in blocks of run.time_chunk (padded at the end): a block
+    that does not divide the period gives the same fluxes, sd and totals."""
+    base = romania_context.config.replace(run__uncertainty=uncertainty, run__members=8)
+    a = compute_tile(dataclasses.replace(romania_context, config=base), slice(0, 5), slice(0, 5))[0]
+    b = compute_tile(dataclasses.replace(romania_context, config=base.replace(run__time_chunk=7)),
+                     slice(0, 5), slice(0, 5))[0]
+    for k in ("nee", "gpp_sd", "nee_total", "gpp_total_sd"):
+        np.testing.assert_allclose(a[k][1], b[k][1], rtol=1e-6, atol=1e-6, err_msg=k)
