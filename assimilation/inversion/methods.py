@@ -18,7 +18,8 @@ ESSD 13:2995)::
 
 integrated over a disk of radius ``R`` around each source minus the median ``E`` of the
 surrounding annulus (the area-source background); the domain total is ``E`` summed over the
-interior pixels, scaled by the fraction of usable pixels. Gaps are filled by normalised
+interior pixels plus, for the outer ring of pixels (no central difference there), the mean
+``E`` of the interior pixels away from the sources. Gaps are filled by normalised
 convolution first (Knutsson & Westin 1993) so the central differences are defined.
 
 cross-sectional flux (e.g. Varon et al. 2018, AMT 11:5673; Kuhlmann et al. 2021/2024, ddeq)::
@@ -186,7 +187,13 @@ def _fd_core(y, valid, u, v, masks, rings, interior, h, kernel, ratio, lifetime,
             return (jnp.sum(Ez * m) - bg * jnp.sum(m)) * h * h, jnp.sum(sinkz * m) * h * h
 
         point, point_sink = jax.vmap(disk)(masks, rings)
-        return point, jnp.sum(Ez * interior) * h * h, point_sink, jnp.sum(sinkz * interior) * h * h, E
+        # the outer ring of pixels has no central difference: give it the mean emission of the
+        # interior pixels away from the sources (area-source density)
+        away = interior * ok * (1.0 - jnp.max(masks, axis=0))
+        density = jnp.sum(Ez * away) / jnp.maximum(jnp.sum(away), 1.0)
+        edge = jnp.sum(1.0 - interior)
+        total = (jnp.sum(Ez * interior) + density * edge) * h * h
+        return point, total, point_sink, jnp.sum(sinkz * interior) * h * h, E
 
     out = estimator(y)
     # noise: spread of the estimator over seeded noisy replicates (the annulus median makes it
