@@ -189,7 +189,7 @@ def _fd_core(y, valid, u, v, masks, rings, interior, h, kernel, ratio, lifetime,
         point, point_sink = jax.vmap(disk)(masks, rings)
         # the outer ring of pixels has no central difference: give it the mean emission of the
         # interior pixels away from the sources (area-source density)
-        away = interior * ok * (1.0 - jnp.max(masks, axis=0))
+        away = interior * ok.astype(Ez.dtype) * (1.0 - jnp.max(masks, axis=0))
         density = jnp.sum(Ez * away) / jnp.maximum(jnp.sum(away), 1.0)
         edge = jnp.sum(1.0 - interior)
         total = (jnp.sum(Ez * interior) + density * edge) * h * h
