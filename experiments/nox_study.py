@@ -15,6 +15,20 @@ Data: the ``ddeq==1.1`` wheel (``process_models/transport/PROVENANCE.md``).
 Goals (issue 14): point-source MAPE <= 15 %, domain-total bias <= 5 %, 90 % coverage
 >= 85 %; SMARTCARB within 10 %; Matimba within 20 %.
 
+Measured full run (``--unet-members 2``, 1536 training / 48 test scenes = 96 sources,
+592 s on 2 loaded cores; FD total re-scored with the final edge treatment)::
+
+    method                 point MAPE  total bias  90 % coverage (point / total)
+    flux_divergence          12.1 %      +0.4 %        79 % / 79 %
+    cross_sectional_flux     13.1 %        -           81 % (54 % of sources estimable)
+    variational (4D-Var)      5.1 %      -0.3 %        92 % / 90 %
+    unet (2-member ens.)     19.8 %      +4.0 %        89 % / 98 %
+
+    real case (kg s-1)     reference   FD     CSF    4D-Var  U-Net
+    Matimba TROPOMI          0.962     1.43   1.22   1.08    0.94
+    Jaenschwalde SMARTCARB   1.084     1.62   1.51   1.04    1.46
+    Berlin SMARTCARB         0.797     1.27   0.84   0.99    0.89
+
 Run: ``python -m experiments.nox_study [--quick] [--out DIR]`` (quick: 128 training and 8
 test scenes, one U-Net member, Matimba and Jänschwalde; full: 1536 / 48 scenes, 3 members,
 also Berlin).
