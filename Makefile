@@ -10,7 +10,9 @@ PARITY := pyVPRM==6.0.1 loguru python-dateutil
 # satellitetools ships the SNAP/SL2P biophysical-processor networks and test cases, read by
 # process_models.satellite.sl2p from the installed package; installed without its dependencies
 # (Earth Engine, Google Cloud, rasterio), which reading those files does not need.
-DATA_PKGS := satellitetools==2.1.6
+# ddeq ships the TROPOMI Matimba NO2 crop, ERA5 winds, SMARTCARB fields/emissions and the CoCO2
+# catalogue, read in place by process_models.io.tropomi; installed without its dependencies.
+DATA_PKGS := satellitetools==2.1.6 ddeq==1.1
 
 .PHONY: demo test notebooks test-all bench venv clean
 
@@ -28,7 +30,7 @@ venv: $(STAMP)
 # (each writes REPORT.md, figures and metrics under experiments/output/<study>/).
 QUICK_STUDIES := coupled_study bmi_coupling_study flux_processing_study fusion_study calibration_vprm \
                  emulator_study da_lorenz da_twin_coupled da_coupled_real calibration_coupled \
-                 map_study pivot_study upscaling_study
+                 map_study pivot_study upscaling_study nox_study
 
 demo: $(STAMP)
 	$(PY) -m experiments.vprm_first_study --out experiments/output/vprm_first_study

@@ -191,6 +191,8 @@ STUDIES = {
             "hourly flux maps with uncertainty: Romania S2, Munich MODIS+ERA5, Park Falls pixel"),
     "upscaling": ("experiments.upscaling_study",
                   "cross-site upscaling of tower fluxes: LightGBM vs deep ensemble vs hybrid VPRM, CH-Dav drought"),
+    "nox": ("experiments.nox_study",
+            "NOx emissions from TROPOMI-like NO2: flux divergence, CSF, 4D-Var, U-Net; Matimba, SMARTCARB"),
     "pivot": ("experiments.pivot_study",
               "daily multi-sensor pivot: multi-resolution Kalman vs learned, withheld S2 dates"),
 }

@@ -24,7 +24,7 @@ NOTEBOOKS = ROOT / "experiments" / "notebooks"
 STUDIES = ("vprm_first_study", "coupled_study", "bmi_coupling_study", "flux_processing_study", "fusion_study",
            "calibration_vprm", "calibration_coupled", "emulator_study", "da_lorenz",
            "da_twin_coupled", "da_coupled_real", "map_study", "pivot_study",
-           "upscaling_study")
+           "upscaling_study", "nox_study")
 CELL_TIMEOUT_S = 1800
 
 

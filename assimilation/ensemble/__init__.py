@@ -23,6 +23,7 @@ from .particle import (Bootstrap, OptimalProposal, PFResult, effective_sample_si
                        multinomial_resample, particle_filter, systematic_resample)
 from .smoothers import (ESMDAResult, IESResult, enks, esmda, iterative_ensemble_smoother,
                         normalise_alphas)
+from .scores import gaussian_quantile, twin_scores
 from .transforms import BoundedTransform, from_bounds, from_pytree_bounds
 
 __all__ = [
@@ -43,4 +44,5 @@ __all__ = [
     "ESMDAResult", "IESResult", "enks", "esmda", "iterative_ensemble_smoother",
     "normalise_alphas",
     "BoundedTransform", "from_bounds", "from_pytree_bounds",
+    "gaussian_quantile", "twin_scores",
 ]

@@ -42,8 +42,8 @@ class CoupledModel:
     soil_texture : soil texture class (``soil_textures()``).
     canopy : canopy-flux function used by :meth:`step` (default
         :func:`~process_models.coupled.canopy.canopy_fluxes`).
-    checkpoint_every : steps per ``jax.checkpoint`` chunk of :meth:`simulate` (None: one
-        day; 0: plain scan).
+    checkpoint_every : gradient checkpointing of :meth:`simulate` (None: ``jax.checkpoint``
+        on every step, scanned in days; k: chunks of k steps; 0: plain scan).
     """
 
     pft: str = "ENF"
