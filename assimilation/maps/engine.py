@@ -124,18 +124,75 @@ def plan_tiles(ny: int, nx: int, tile) -> list[tuple[str, slice, slice]]:
 
 # --- the jitted kernel -------------------------------------------------------------------
 
-def _kernel(model, uncertainty, members, params, daily_m, daily_s, stats, frac, temp, par, pos, key,
-            block: int = 168):
-    """daily_m/s: (2, P, D) EVI and LSWI pivot mean/sd; stats (3, P); frac (P, C);
-    temp/par (H, P); pos (H,) fractional day index of each hour's middle. The hours run in
-    blocks of ``block`` under ``lax.scan`` (memory of one block's temporaries, not of the
-    whole period); returns fluxes and sd (3, H, P), period totals and their sd (3, P)."""
+def _block(model, uncertainty, params, dm_t, ds_t, stats, frac, tb, pb, posb, vb, z):
+    """One block of hours: fluxes and sd (3, block, P) and the block's sums for the period
+    totals. dm_t/ds_t: (2, D, P) time-major EVI/LSWI pivot mean/sd; tb/pb/posb/vb: the
+    block's temperature, PAR, fractional day position and validity (padded hours False);
+    z: (members, 2, 1, P) ensemble draws (``ensemble`` only)."""
     import jax
     import jax.numpy as jnp
     from process_models.vprm import VPRMForcing
 
+    D = dm_t.shape[1]
+    dt = dm_t.dtype
+    i0 = jnp.clip(jnp.floor(posb).astype(jnp.int32), 0, D - 2)
+    w = (posb - i0.astype(posb.dtype))[:, None]
+    m = vb[None, :, None].astype(dt)
+
+    def fluxes(dm):
+        interp = lambda d: d[i0] * (1 - w) + d[i0 + 1] * w          # (D, P) -> (block, P)
+        f = VPRMForcing(temperature=tb, par=pb, evi=jnp.clip(interp(dm[0]), 0.0, 1.0),
+                        lswi=jnp.clip(interp(dm[1]), -1.0, 1.0), evi_threshold=stats[0],
+                        lswi_min=stats[1], lswi_max=stats[2], class_fractions=frac)
+        o = model.simulate(params, f)
+        return jnp.stack([o.gpp, o.reco, o.nee])    # (3, block, P)
+
+    y = fluxes(dm_t)
+    if uncertainty == "linear":
+        zero = jnp.zeros_like(dm_t)
+        d_evi, d_lswi = zero.at[0].set(ds_t[0]), zero.at[1].set(ds_t[1])
+        t_e = 0.5 * (fluxes(dm_t + d_evi) - fluxes(dm_t - d_evi))
+        t_l = 0.5 * (fluxes(dm_t + d_lswi) - fluxes(dm_t - d_lswi))
+        return (y, _safe_sqrt(t_e ** 2 + t_l ** 2)), ((y * m).sum(1), (t_e * m).sum(1), (t_l * m).sum(1))
+    n = float(z.shape[0])
+
+    def member(a, zm):
+        f = fluxes(dm_t + zm * ds_t)
+        return (a[0] + f, a[1] + f * f), (f * m).sum(1)
+    (s1, s2), tots = jax.lax.scan(member, (jnp.zeros_like(y), jnp.zeros_like(y)), z)
+    sd = _safe_sqrt(jnp.maximum(s2 - s1 * s1 / n, 0.0) / (n - 1))
+    return (y, sd), ((y * m).sum(1), tots)
+
+
+def _totals(uncertainty, sums):
+    """Period totals (g C m-2) and their sd from the summed block sums."""
+    import jax.numpy as jnp
+    c = G_C_PER_UMOL_M2_S_HOUR
+    if uncertainty == "linear":
+        s_y, s_e, s_l = sums
+        return c * s_y, c * _safe_sqrt(s_e ** 2 + s_l ** 2)
+    s_y, s_m = sums
+    n = s_m.shape[0]
+    return c * s_y, c * _safe_sqrt(jnp.sum((s_m - s_m.mean(0)) ** 2, axis=0) / (n - 1))
+
+
+def _draws(key, members, P, dt):
+    import jax
+    return jax.random.normal(key, (members, 2, 1, P), dt)
+
+
+def _kernel(model, uncertainty, members, params, daily_m, daily_s, stats, frac, temp, par, pos, key,
+            block: int = 168):
+    """daily_m/s: (2, P, D) EVI and LSWI pivot mean/sd; stats (3, P); frac (P, C);
+    temp/par (H, P); pos (H,) fractional day index of each hour's middle. The hours run in
+    blocks of ``block`` (:func:`_block`) under ``lax.scan``; returns fluxes and sd (3, H, P),
+    period totals and their sd (3, P). The engine streams the same blocks tile by tile
+    (:func:`process_tile`) so that a tile never holds more than one block of hours."""
+    import jax
+    import jax.numpy as jnp
+
     dm_t, ds_t = jnp.swapaxes(daily_m, 1, 2), jnp.swapaxes(daily_s, 1, 2)     # (2, D, P)
-    D, P = dm_t.shape[1], dm_t.shape[2]
+    P = dm_t.shape[2]
     H = temp.shape[0]
     block = max(1, min(block, H))
     nb = -(-H // block)
@@ -145,57 +202,16 @@ def _kernel(model, uncertainty, members, params, daily_m, daily_s, stats, frac, 
         a = jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]) if pad else a
         return a.reshape((nb, block) + a.shape[1:])
     valid = jnp.arange(nb * block).reshape(nb, block) < H
+    z = _draws(key, members, P, dm_t.dtype) if uncertainty == "ensemble" else None
 
-    def fluxes(dm, tb, pb, i0, w):
-        interp = lambda d: d[i0] * (1 - w) + d[i0 + 1] * w          # (D, P) -> (block, P)
-        f = VPRMForcing(temperature=tb, par=pb, evi=jnp.clip(interp(dm[0]), 0.0, 1.0),
-                        lswi=jnp.clip(interp(dm[1]), -1.0, 1.0), evi_threshold=stats[0],
-                        lswi_min=stats[1], lswi_max=stats[2], class_fractions=frac)
-        o = model.simulate(params, f)
-        return jnp.stack([o.gpp, o.reco, o.nee])    # (3, block, P)
-
-    c = G_C_PER_UMOL_M2_S_HOUR
-    dt = dm_t.dtype
-    if uncertainty == "linear":
-        zero = jnp.zeros_like(dm_t)
-        d_evi, d_lswi = zero.at[0].set(ds_t[0]), zero.at[1].set(ds_t[1])
-
-        def step(acc, inp):
-            tb, pb, posb, vb = inp
-            i0 = jnp.clip(jnp.floor(posb).astype(jnp.int32), 0, D - 2)
-            w = (posb - i0.astype(posb.dtype))[:, None]
-            y = fluxes(dm_t, tb, pb, i0, w)
-            t_e = 0.5 * (fluxes(dm_t + d_evi, tb, pb, i0, w) - fluxes(dm_t - d_evi, tb, pb, i0, w))
-            t_l = 0.5 * (fluxes(dm_t + d_lswi, tb, pb, i0, w) - fluxes(dm_t - d_lswi, tb, pb, i0, w))
-            m = vb[None, :, None].astype(dt)
-            acc = (acc[0] + (y * m).sum(1), acc[1] + (t_e * m).sum(1), acc[2] + (t_l * m).sum(1))
-            return acc, (y, _safe_sqrt(t_e ** 2 + t_l ** 2))
-        z3 = jnp.zeros((3, P), dt)
-        (s_y, s_e, s_l), (y, sd) = jax.lax.scan(step, (z3, z3, z3), (blocks(temp), blocks(par), blocks(pos), valid))
-        total, total_sd = c * s_y, c * _safe_sqrt(s_e ** 2 + s_l ** 2)
-    else:
-        z = jax.random.normal(key, (members, 2, 1, P), dt)
-        n = float(members)
-
-        def step(acc, inp):
-            tb, pb, posb, vb = inp
-            i0 = jnp.clip(jnp.floor(posb).astype(jnp.int32), 0, D - 2)
-            w = (posb - i0.astype(posb.dtype))[:, None]
-            y = fluxes(dm_t, tb, pb, i0, w)
-            m = vb[None, :, None].astype(dt)
-
-            def member(a, zm):
-                f = fluxes(dm_t + zm * ds_t, tb, pb, i0, w)
-                return (a[0] + f, a[1] + f * f), (f * m).sum(1)
-            zf = jnp.zeros_like(y)
-            (s1, s2), tots = jax.lax.scan(member, (zf, zf), z)
-            sd = _safe_sqrt(jnp.maximum(s2 - s1 * s1 / n, 0.0) / (n - 1))
-            return (acc[0] + (y * m).sum(1), acc[1] + tots), (y, sd)
-        acc0 = (jnp.zeros((3, P), dt), jnp.zeros((members, 3, P), dt))
-        (s_y, s_m), (y, sd) = jax.lax.scan(step, acc0, (blocks(temp), blocks(par), blocks(pos), valid))
-        total = c * s_y
-        mean_m = s_m.mean(0)
-        total_sd = c * _safe_sqrt(((s_m - mean_m) ** 2).sum(0) / (n - 1))
+    def step(acc, inp):
+        out, sums = _block(model, uncertainty, params, dm_t, ds_t, stats, frac, *inp, z)
+        return jax.tree.map(jnp.add, acc, sums), out
+    _, sums0 = jax.eval_shape(lambda: _block(model, uncertainty, params, dm_t, ds_t, stats, frac,
+                                             temp[:block], par[:block], pos[:block], valid[0], z))
+    acc0 = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), sums0)
+    sums, (y, sd) = jax.lax.scan(step, acc0, (blocks(temp), blocks(par), blocks(pos), valid))
+    total, total_sd = _totals(uncertainty, sums)
 
     def unblock(a):                                 # (nb, 3, block, P) -> (3, H, P)
         return jnp.moveaxis(a, 0, 1).reshape(3, nb * block, P)[:, :H]
@@ -211,6 +227,14 @@ def _safe_sqrt(x):
 
 
 _KERNELS: dict = {}
+
+
+def _jitted_block(model, uncertainty):
+    import jax
+    key = ("block", model, uncertainty)
+    if key not in _KERNELS:
+        _KERNELS[key] = jax.jit(partial(_block, model, uncertainty))
+    return _KERNELS[key]
 
 
 def _jitted(model, uncertainty, members):
@@ -287,27 +311,14 @@ def compute_tile(ctx: MapContext, ysl: slice, xsl: slice) -> tuple[dict, dict]:
     t3 = time.perf_counter()
 
     ny_t, nx_t = ysl.stop - ysl.start, xsl.stop - xsl.start
-
-    def crop_h(a):     # (H, P) -> (H, ny_t, nx_t)
-        return a.reshape(a.shape[0], ty, tx)[:, :ny_t, :nx_t]
-
-    def crop_p(a):     # (P,) -> (ny_t, nx_t)
-        return a.reshape(ty, tx)[:ny_t, :nx_t]
-
+    crop_h, crop_p = _crop(ctx, ysl, xsl)
     out = {}
     for k, name in enumerate(("gpp", "reco", "nee")):
         out[name] = (("time", "y", "x"), crop_h(y[k]))
         out[f"{name}_sd"] = (("time", "y", "x"), crop_h(sd[k]))
         out[f"{name}_total"] = (("y", "x"), crop_p(tot[k]))
         out[f"{name}_total_sd"] = (("y", "x"), crop_p(tot_sd[k]))
-    pd_idx = ctx.period_days
-    for n in ctx.pivot_names:
-        m, s = piv[n]
-        out[n] = (("day", "y", "x"), crop_h(np.asarray(m[:, pd_idx].T, np.float32)))
-        out[f"{n}_sd"] = (("day", "y", "x"), crop_h(np.asarray(s[:, pd_idx].T, np.float32)))
-    out["class_fraction"] = (("y", "x", "vprm_class"),
-                             frac.reshape(ty, tx, -1)[:ny_t, :nx_t].astype(np.float32))
-    out["pixel_flag"] = (("y", "x"), crop_p(flags.astype(np.int8)))
+    out.update(_static_arrays(ctx, piv, flags, frac, crop_h, crop_p))
     timing.update(model_s=t3 - t2, pixels=int(ny_t * nx_t), hours=int(len(ctx.hours)))
     return out, timing
 
@@ -333,28 +344,96 @@ def _reset_peak_rss() -> float:
     return _status_mb("VmRSS")
 
 
+def _crop(ctx, ysl, xsl):
+    ty, tx = ctx.config.run.tile
+    ny_t, nx_t = ysl.stop - ysl.start, xsl.stop - xsl.start
+    crop_h = lambda a: a.reshape(a.shape[0], ty, tx)[:, :ny_t, :nx_t]     # (H, P) -> (H, ny, nx)
+    crop_p = lambda a: a.reshape(ty, tx)[:ny_t, :nx_t]                      # (P,) -> (ny, nx)
+    return crop_h, crop_p
+
+
 def process_tile(ctx: MapContext, tile) -> dict:
-    """Compute one tile, write it into the store and its marker; returns its info (timings,
-    peak resident memory of the process, pid)."""
+    """Compute one tile and write it into the store, streaming the hours in blocks of
+    ``run.time_chunk`` (one Zarr chunk of time per jitted call, written as soon as it is
+    computed, so a tile holds one block of hourly outputs at a time), then the period
+    totals, the pivot and the marker. Returns its info (timings, memory, pid). The values
+    are those of :func:`compute_tile` (same blocks, same draws)."""
     import os
 
     import jax
+    import jax.numpy as jnp
     if jax.config.jax_enable_x64 != ctx.x64:
         jax.config.update("jax_enable_x64", ctx.x64)
     tile_id, ysl, xsl = tile
     rss0 = _reset_peak_rss()
-    arrays, info = compute_tile(ctx, ysl, xsl)
-    t = time.perf_counter()
-    info.update(tile=tile_id, pid=os.getpid())
-    write_tile(ctx.config.output.store, ysl, xsl, arrays)
-    info["write_s"] = time.perf_counter() - t
+    store = ctx.config.output.store
+    run = ctx.config.run
+    args, piv, flags, frac, info = tile_inputs(ctx, ysl, xsl)
+    daily_m, daily_s, stats, frac_a, temp, par, pos = args
+    dm_t, ds_t = jnp.swapaxes(daily_m, 1, 2), jnp.swapaxes(daily_s, 1, 2)
+    P, H = dm_t.shape[2], temp.shape[0]
+    block = max(1, min(int(run.time_chunk), H))
+    tile_key = int(hashlib.sha256(f"{ysl.start}-{xsl.start}".encode()).hexdigest()[:7], 16)
+    key = jax.random.fold_in(jax.random.key(run.seed), tile_key)
+    z = _draws(key, run.members, P, dm_t.dtype) if run.uncertainty == "ensemble" else None
+    fn = _jitted_block(ctx.model, run.uncertainty)
+    params = tile_params(ctx)
+    crop_h, crop_p = _crop(ctx, ysl, xsl)
+    model_s = write_s = 0.0
+    acc, nbytes = None, 0
+    for b0 in range(0, H, block):                   # blocks of hours (Zarr time chunks), not single hours
+        t0 = time.perf_counter()
+        hb = min(block, H - b0)
+        idx = jnp.minimum(jnp.arange(b0, b0 + block), H - 1)     # the last block edge-padded
+        valid = jnp.arange(b0, b0 + block) < H
+        (y, sd), sums = fn(params, dm_t, ds_t, stats, frac_a, temp[idx], par[idx], pos[idx], valid, z)
+        acc = sums if acc is None else jax.tree.map(jnp.add, acc, sums)
+        y, sd = np.asarray(y, np.float32)[:, :hb], np.asarray(sd, np.float32)[:, :hb]
+        t1 = time.perf_counter()
+        arrays = {}
+        for k, name in enumerate(("gpp", "reco", "nee")):
+            arrays[name] = (("time", "y", "x"), crop_h(y[k]))
+            arrays[f"{name}_sd"] = (("time", "y", "x"), crop_h(sd[k]))
+        write_tile(store, ysl, xsl, arrays, tsl=slice(b0, b0 + hb))
+        nbytes += sum(a.nbytes for _, a in arrays.values())
+        model_s += t1 - t0
+        write_s += time.perf_counter() - t1
+    t0 = time.perf_counter()
+    tot, tot_sd = (np.asarray(a, np.float32) for a in _totals(run.uncertainty, acc))
+    t1 = time.perf_counter()
+    arrays = {}
+    for k, name in enumerate(("gpp", "reco", "nee")):
+        arrays[f"{name}_total"] = (("y", "x"), crop_p(tot[k]))
+        arrays[f"{name}_total_sd"] = (("y", "x"), crop_p(tot_sd[k]))
+    arrays.update(_static_arrays(ctx, piv, flags, frac, crop_h, crop_p))
+    write_tile(store, ysl, xsl, arrays)
+    nbytes += sum(a.nbytes for _, a in arrays.values())
+    ny_t, nx_t = ysl.stop - ysl.start, xsl.stop - xsl.start
+    info.update(model_s=model_s + (t1 - t0), write_s=write_s + time.perf_counter() - t1,
+                pixels=int(ny_t * nx_t), hours=int(H), tile=tile_id, pid=os.getpid())
     info["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     hwm = _status_mb("VmHWM")
     info["rss_before_mb"] = rss0
     info["tile_peak_mb"] = hwm - rss0 if rss0 == rss0 and hwm == hwm else float("nan")
-    info["tile_mb"] = sum(a.nbytes for _, a in arrays.values()) / 2**20
-    mark_done(ctx.config.output.store, tile_id, info)
+    info["tile_mb"] = nbytes / 2**20
+    info["block_mb"] = 6 * 4 * block * ny_t * nx_t / 2**20
+    mark_done(store, tile_id, info)
     return info
+
+
+def _static_arrays(ctx, piv, flags, frac, crop_h, crop_p):
+    """The tile's pivot over the period, class fractions and flags."""
+    ty, tx = ctx.config.run.tile
+    out = {}
+    pd_idx = ctx.period_days
+    for n in ctx.pivot_names:
+        m, s = piv[n]
+        out[n] = (("day", "y", "x"), crop_h(np.asarray(m[:, pd_idx].T, np.float32)))
+        out[f"{n}_sd"] = (("day", "y", "x"), crop_h(np.asarray(s[:, pd_idx].T, np.float32)))
+    ny_t, nx_t = crop_p(np.zeros(ty * tx)).shape
+    out["class_fraction"] = (("y", "x", "vprm_class"), frac.reshape(ty, tx, -1)[:ny_t, :nx_t].astype(np.float32))
+    out["pixel_flag"] = (("y", "x"), crop_p(flags.astype(np.int8)))
+    return out
 
 
 # --- the driver --------------------------------------------------------------------------

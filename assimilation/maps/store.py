@@ -134,10 +134,12 @@ def create_store(path, *, grid, hours, days, pivot_names, class_ids, tile, time_
     return True
 
 
-def write_tile(path, ysl: slice, xsl: slice, arrays: dict):
-    """Write one tile's arrays (name -> (dims, array) over the tile's extent) into their
-    region of the store (whole Zarr chunks: tiles are chunk-aligned)."""
-    xr.Dataset(dict(arrays)).to_zarr(path, region={"y": ysl, "x": xsl}, consolidated=False, zarr_format=3)
+def write_tile(path, ysl: slice, xsl: slice, arrays: dict, tsl: slice | None = None):
+    """Write one tile's arrays (name -> (dims, array) over the tile's extent, and over the
+    hours ``tsl`` for hourly variables) into their region of the store (whole Zarr chunks:
+    tiles and hour blocks are chunk-aligned)."""
+    region = {"y": ysl, "x": xsl} if tsl is None else {"time": tsl, "y": ysl, "x": xsl}
+    xr.Dataset(dict(arrays)).to_zarr(path, region=region, consolidated=False, zarr_format=3)
 
 
 def mark_done(path, tile_id: str, info: dict):

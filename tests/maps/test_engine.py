@@ -165,3 +165,15 @@ def test_hour_blocks_do_not_change_the_result(romania_context, uncertainty):
                      slice(0, 5), slice(0, 5))[0]
     for k in ("nee", "gpp_sd", "nee_total", "gpp_total_sd"):
         np.testing.assert_allclose(a[k][1], b[k][1], rtol=1e-6, atol=1e-6, err_msg=k)
+
+
+def test_streamed_store_equals_the_whole_tile_computation(romania_context, reference):
+    """process_tile writes the hours block by block; the store holds what compute_tile
+    returns for the whole tile at once."""
+    ds = open_map(reference.store)
+    arrays = compute_tile(romania_context, slice(5, 10), slice(0, 5))[0]
+    for k in ("nee", "gpp_sd", "nee_total", "gpp_total_sd", "evi", "lswi_sd", "pixel_flag"):
+        np.testing.assert_allclose(ds[k].isel(y=slice(5, 10), x=slice(0, 5)).values, arrays[k][1],
+                                   rtol=1e-6, atol=1e-6, err_msg=k)
+    info = next(iter(reference.tiles.values()))
+    assert info["block_mb"] <= info["tile_mb"]
