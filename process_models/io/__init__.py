@@ -27,6 +27,11 @@ The names of the formats (``--format`` of ``ecoflux read``, ``[forcing] reader``
 configs) are those of the readers without ``read_``; :data:`FORMATS` holds them with the
 detection rules (:func:`detect_format`, :func:`read`; see :mod:`process_models.io.registry`).
 
+The atmospheric readers of the NOx inversion (TROPOMI NO2 L2, ERA5 boundary-layer winds,
+SMARTCARB fields and emissions, the CoCO2 point-source catalogue; read in place from the
+installed ``ddeq`` wheel) are in :mod:`process_models.io.tropomi`, outside this registry of
+land-flux formats.
+
 Also here: forcing builders (:func:`vprm_site_forcing`: VPRM forcing at a tower from a
 tower + satellite pair; :func:`park_falls_vprm_forcing`: US-PFa 2005;
 :func:`vprm_grid_forcing`: regional VPRM forcing from MOD09A1 + ERA5;
@@ -53,9 +58,6 @@ from .reddyproc import read_reddyproc_text
 from .registry import FORMATS, ReaderFormat, detect_format, format_names, read, reader
 from .site_forcing import park_falls_vprm_forcing, satellite_index, vprm_site_forcing
 from .summary import dataframe_to_dataset, netcdf_safe, summarize, summarize_dataset, write_netcdf
-from .tropomi import (read_era5_boundary_layer_winds, read_point_source_catalogue, read_smartcarb_fields,
-                      read_smartcarb_sources, read_smartcarb_true_emissions, read_smartcarb_winds,
-                      read_tropomi_no2_l2)
 
 __all__ = [
     # readers
@@ -63,8 +65,6 @@ __all__ = [
     "read_mod09a1", "read_park_falls", "read_vprm_parameter_tables", "read_pyrealm_merged",
     "read_reddyproc_text", "read_bigleaf_month", "read_ismn_stm", "read_ismn_static_variables",
     "read_modis_sites_mod13a1", "read_modis_lai_fapar_ornl",
-    "read_tropomi_no2_l2", "read_era5_boundary_layer_winds", "read_point_source_catalogue",
-    "read_smartcarb_fields", "read_smartcarb_sources", "read_smartcarb_true_emissions", "read_smartcarb_winds",
     # registry
     "FORMATS", "ReaderFormat", "detect_format", "format_names", "read", "reader",
     # data, forcing, gridding
