@@ -7,6 +7,8 @@ map engine (``assimilation.maps``), and the map pixel at a tower against the tow
   fractions, VPRM (pyVPRM MODIS parameters), tiles on a dask LocalCluster (2 workers).
   No weather record is shipped for the site: CH-Dav tower meteorology stands in, uniform
   over the domain (so the map shows the satellite-driven spatial pattern).
+* **France, Sentinel-2 L2A series** (``experiments/configs/france_s2.toml``): 10 x 10 pixels in
+  the Rhone valley, no blue band, so EVI2 is VPRM's greenness; CH-Dav meteorology stands in.
 * **Munich, MODIS MOD09A1 + ERA5** (``experiments/configs/munich_modis.toml``): the pyVPRM
   example inputs, July 2022, ERA5 bilinearly interpolated to the 500 m pixels.
 * **Park Falls (US-PFa) 2005**: the engine on the tower pixel (MOD13Q1 EVI + MCD43A4 LSWI,
@@ -40,6 +42,8 @@ class Settings:
     romania_start: str = "2019-01-01"
     romania_end: str = "2020-01-01"
     romania_scheduler: str = "local"
+    france_start: str = "2018-01-01"
+    france_end: str = "2019-01-01"
     munich_end: str = "2022-07-31T23:00"
     munich_window: str = ""
     workers: int = 2
@@ -47,7 +51,8 @@ class Settings:
 
     @classmethod
     def quick(cls) -> "Settings":
-        return cls(romania_start="2019-07-01", romania_end="2019-07-08", munich_end="2022-07-08",
+        return cls(romania_start="2019-07-01", romania_end="2019-07-08", france_start="2018-07-01",
+                   france_end="2018-07-08", munich_end="2022-07-08",
                    munich_window="0,36,0,44", fit_steps=60)
 
 
@@ -63,6 +68,7 @@ EXPECTED_QUICK = (
     _e("romania/domain_nee_sd_correlated", 10.96, 1.0, "Romania NEE sd, pixel errors correlated (g C m-2)"),
     _e("romania/prior_pixels", 0, 0, "Romania pixels without a clear observation"),
     _e("romania/tiles", 4, 0, "Romania tiles (25 x 25 pixels)"),
+    _e("france/domain_nee_g_c_m2", -32.39, 1.0, "France series 1-7 Jul 2018 NEE, EVI2 greenness (g C m-2)"),
     _e("munich/domain_nee_g_c_m2", -21.15, 1.0, "Munich corner 1-7 Jul 2022 NEE (g C m-2)"),
     _e("park_falls/hourly_r2_tower", 0.537, 0.02, "US-PFa map pixel vs tower, hourly NEE R2 (1)"),
     _e("park_falls/daily_r2_tower", 0.558, 0.03, "US-PFa map pixel vs tower, daily NEE R2 (1)"),
@@ -131,6 +137,29 @@ def romania(st: Settings, figs):
             "\n\nMeteorology is CH-Dav's (a stand-in: no Romanian record is shipped), so absolute values are "
             "illustrative; the spatial pattern comes from the satellite pivot and the tree-cover fractions. Reco has "
             "no sd: VPRM's respiration (alpha T + beta) does not depend on the indices.")
+    return {k: float(v) for k, v in m.items()}, text
+
+
+def france(st: Settings, figs):
+    from assimilation.maps import load_config, run_map
+    cfg = load_config(CONFIGS / "france_s2.toml", run__start=st.france_start, run__end=st.france_end,
+                      run__fit_steps=st.fit_steps, run__precision="float64",
+                      output__store=str(Path(st.out).resolve() / "france_s2.zarr"), output__overwrite=True)
+    res = run_map(cfg, progress=False)
+    ds = res.open()
+    dom = res.budgets.set_index("class")
+    m = {"domain_nee_g_c_m2": dom.loc["all", "nee_g_c_m2"], "domain_gpp_g_c_m2": dom.loc["all", "gpp_g_c_m2"],
+         "domain_nee_sd_correlated": dom.loc["all", "nee_sd_correlated"], "evi2_mean": float(ds.evi2.mean()),
+         "pixel_hours": res.info["pixel_hours"]}
+    _map_panels(ds, [(ds.evi2.mean("day"), "pivot EVI2, period mean", "viridis"),
+                     (ds.nee_total, "NEE total (g C m-2)", "RdBu_r"),
+                     (ds.nee_total_sd, "sd of NEE total (g C m-2)", "magma")],
+                f"France S2 20 m (no blue band: EVI2), {st.france_start} .. {st.france_end}", st.out,
+                "france_maps", figs)
+    text = (f"## France: Sentinel-2 L2A series, 20 m, {st.france_start} .. {st.france_end}\n\n"
+            "10 x 10 pixels in the Rhone valley; the cube has neither B2 nor B8, so EVI2 (B8A, B4) is VPRM's "
+            "greenness and LSWI uses B8A and B11; CH-Dav meteorology and the phenology land cover stand in. "
+            "Budget (g C m-2):\n\n" + _budget_md(res.budgets))
     return {k: float(v) for k, v in m.items()}, text
 
 
@@ -226,7 +255,7 @@ def main(argv=None) -> dict:
     enable_float64()
     Path(st.out).mkdir(parents=True, exist_ok=True)
     figs, sections, metrics = [], [], {"settings": asdict(st)}
-    for name, fn in (("romania", romania), ("munich", munich), ("park_falls", park_falls)):
+    for name, fn in (("romania", romania), ("france", france), ("munich", munich), ("park_falls", park_falls)):
         m, text = fn(st, figs)
         metrics[name] = m
         sections.append(text)

@@ -15,7 +15,7 @@ _ADAM = "optax.adam computes its bias correction as a Python float decay raised 
 def test_map_study_quick_reproduces_expected_results(tmp_path):
     metrics = map_study.main(["--quick", "--out", str(tmp_path)])
     for name in ("REPORT.md", "metrics.json", "romania_maps.png", "romania_nee_series.png", "munich_maps.png",
-                 "park_falls_pixel.png", "romania_s2.zarr.budgets.csv", "munich_modis.zarr.budgets.csv"):
+                 "park_falls_pixel.png", "france_maps.png", "romania_s2.zarr.budgets.csv", "munich_modis.zarr.budgets.csv"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert failed_expectations(map_study.EXPECTED_QUICK, metrics) == []
     ds = xr.open_zarr(tmp_path / "romania_s2.zarr", consolidated=False)

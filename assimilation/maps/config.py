@@ -55,7 +55,7 @@ METEOROLOGY_KINDS = ("era5", "tower")
 LAND_COVER_KINDS = ("tree_cover_density", "copernicus_lc100", "phenology", "constant")
 SCHEDULERS = ("inprocess", "local")
 UNCERTAINTY = ("linear", "ensemble")
-PIVOT_INDICES = ("evi", "ndvi", "lswi", "nirv")
+PIVOT_INDICES = ("evi", "evi2", "ndvi", "lswi", "nirv")
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,8 @@ class SatelliteConfig:
     """Satellite cube. ``kind``: ``sentinel2_l2a`` (netCDF cubes with SCL, bands as on disk),
     ``mod09a1`` (a folder of MOD09A1 crops) or ``indices`` (a netCDF of per-date indices).
     ``scale_factor`` multiplies the on-disk values to give reflectance (unit 1);
-    ``indices``: the pivot variables (EVI needs blue, LSWI SWIR 1.6 um); ``crs``: expected
+    ``indices``: the pivot variables (EVI needs blue; without it EVI2 (Jiang et al. 2008) is
+    VPRM's greenness; LSWI needs SWIR 1.6 um); ``crs``: expected
     CRS (checked against the cube; None = take the cube's)."""
     kind: str
     paths: tuple = ()
@@ -228,8 +229,9 @@ def _check(cfg: MapConfig) -> MapConfig:
     bad = [v for v in s.indices if v not in PIVOT_INDICES]
     if bad or not s.indices:
         raise _bad("satellite.indices", f"{bad or 'none'}: not pivot indices.", f"choose from {PIVOT_INDICES}.")
-    if not ("evi" in s.indices and "lswi" in s.indices):
-        raise _bad("satellite.indices", "VPRM needs evi and lswi in the pivot.", "add 'evi' and 'lswi'.")
+    if not (("evi" in s.indices or "evi2" in s.indices) and "lswi" in s.indices):
+        raise _bad("satellite.indices", "VPRM needs a greenness index (evi, or evi2 without a blue band) and "
+                   "lswi in the pivot.", "add 'evi' (or 'evi2') and 'lswi'.")
     if not (0 < float(s.scale_factor) <= 1):
         raise _bad("satellite.scale_factor", f"{s.scale_factor} is not in (0, 1].",
                    "1e-4 for Sentinel-2 L2A DN, 1 for reflectance already in [0, 1].")

@@ -253,6 +253,12 @@ def _source_index(ctx: MapContext, sl: slice, n_src: int, size: int, n_tile: int
     return idx % n_src, idx
 
 
+def greenness(names) -> str:
+    """VPRM's greenness index among the pivot variables: EVI, or EVI2 for a cube without a
+    blue band (VPRM parameters are fitted for EVI; EVI2 tracks it, Jiang et al. 2008)."""
+    return "evi" if "evi" in names else "evi2"
+
+
 def tile_inputs(ctx: MapContext, ysl: slice, xsl: slice):
     """The kernel's array inputs for one tile (padded to the tile shape), the pivot, the
     pixel flags and the land-cover fractions: ``(args, piv, flags, frac, timing)``;
@@ -277,13 +283,14 @@ def tile_inputs(ctx: MapContext, ysl: slice, xsl: slice):
 
     piv, flags = pivot_arrays(obs, ctx.pivot_names, ctx.days, ctx.fusion, ctx.prior, dtype=ctx.dtype)
     in_year = np.asarray(ctx.days.year == ctx.statistics_year)
-    stats = yearly_statistics(piv["evi"][0][:, in_year].T, piv["lswi"][0][:, in_year].T)
+    g = greenness(ctx.pivot_names)
+    stats = yearly_statistics(piv[g][0][:, in_year].T, piv["lswi"][0][:, in_year].T)
     st = np.stack([np.nan_to_num(np.asarray(stats[k]), nan=0.0) for k in ("evi_threshold", "lswi_min", "lswi_max")])
     t2 = time.perf_counter()
     dt = ctx.dtype
     pos = ((ctx.hours + pd.Timedelta("30min") - ctx.days[0]) / pd.Timedelta("1D")).to_numpy() - 0.5
     arr = lambda a: jnp.asarray(np.asarray(a), dt)
-    args = (arr(np.stack([piv["evi"][0], piv["lswi"][0]])), arr(np.stack([piv["evi"][1], piv["lswi"][1]])),
+    args = (arr(np.stack([piv[g][0], piv["lswi"][0]])), arr(np.stack([piv[g][1], piv["lswi"][1]])),
             arr(st), arr(frac), arr(temp), arr(sw * SW_TO_PAR), arr(pos))
     return args, piv, flags, frac, {"read_s": t1 - t0, "pivot_s": t2 - t1}
 

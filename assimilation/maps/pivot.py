@@ -3,7 +3,7 @@ input of the map engine (and the output format of the pivot representations of i
 
 **Format** (:func:`validate_pivot`): an ``xarray.Dataset`` with dims ``("time", "y", "x")``
 (a point series has y = x = 1); ``time`` daily ``datetime64[ns]`` at 00:00, contiguous;
-data variables among :data:`PIVOT_VARIABLES` (evi, ndvi, lswi, nirv: unit "1"; lai:
+data variables among :data:`PIVOT_VARIABLES` (evi, evi2, ndvi, lswi, nirv: unit "1"; lai:
 "m2 m-2"; fapar: "1"), each with a companion ``<name>_sd`` (same unit, > 0), no NaN;
 coordinates ``x``, ``y`` in CRS units; attributes ``crs`` (WKT or "EPSG:xxxx") and
 ``pivot_method``. A value at day d is the state of day d (00:00-24:00 UTC).
@@ -31,7 +31,7 @@ from process_models.units import DataValidationError
 __all__ = ["PIVOT_VARIABLES", "validate_pivot", "FusionParameters", "fit_fusion", "pivot_arrays",
            "daily_pivot", "pivot_days", "FLAG_PRIOR"]
 
-PIVOT_VARIABLES = {"evi": "1", "ndvi": "1", "lswi": "1", "nirv": "1", "lai": "m2 m-2", "fapar": "1"}
+PIVOT_VARIABLES = {"evi": "1", "evi2": "1", "ndvi": "1", "lswi": "1", "nirv": "1", "lai": "m2 m-2", "fapar": "1"}
 FLAG_PRIOR = 1
 """``pixel_flag`` of a pixel without a clear observation (scene prior used)."""
 

@@ -11,8 +11,9 @@ a cloud mask, hourly meteorology, land cover -> VPRM class fractions.
 * **MOD09A1** (:func:`process_models.io.read_mod09a1`): state-QA mask
   (:func:`process_models.satellite.modis_state_mask`), each pixel on its acquisition day.
 * Indices (:mod:`process_models.satellite.indices`): EVI (Huete et al. 2002) from NIR (B8),
-  red, blue; NDVI (Tucker 1979); NIRv (Badgley et al. 2017); LSWI (Xiao et al. 2004) from
-  NIR 865 nm (B8A; MODIS band 2) and SWIR 1.6 um (B11; MODIS band 6).
+  red, blue; EVI2 (Jiang et al. 2008) without blue; NDVI (Tucker 1979); NIRv (Badgley et
+  al. 2017); LSWI (Xiao et al. 2004) from NIR 865 nm (B8A; MODIS band 2) and SWIR 1.6 um
+  (B11; MODIS band 6). A cube without B8 (the France series) uses B8A as its NIR.
 
 Checks (each a :class:`~process_models.units.DataValidationError` naming the variable and
 the fix): a band an index needs is missing; reflectance out of range for the given
@@ -38,7 +39,7 @@ __all__ = ["read_sentinel2_l2a", "satellite_observations", "hourly_meteorology",
            "check_meteorology", "check_observations"]
 
 S2_BANDS = {"B2": "blue", "B3": "green", "B4": "red", "B8": "nir", "B8A": "nir08", "B11": "swir16"}
-INDEX_BANDS = {"evi": ("nir", "red", "blue"), "ndvi": ("nir", "red"), "nirv": ("nir", "red"),
+INDEX_BANDS = {"evi": ("nir", "red", "blue"), "evi2": ("nir", "red"), "ndvi": ("nir", "red"), "nirv": ("nir", "red"),
                "lswi": ("nir08", "swir16")}
 REFLECTANCE_MAX = 1.2
 """Largest surface reflectance kept (bright cloud edges and snow exceed it)."""
@@ -134,6 +135,8 @@ def read_sentinel2_l2a(paths, scale_factor: float = 1e-4, *, crs: str | None = N
         for b, name in S2_BANDS.items():
             if b in ds and name not in bands:
                 bands[name] = ds[b].astype(np.float64) * float(scale_factor)
+    if "nir" not in bands and "nir08" in bands:
+        bands["nir"] = bands["nir08"]      # B8A (865 nm) stands in for B8 (842 nm) in cubes without B8
     missing = [b for b in needed if b not in bands]
     if missing:
         have = {S2_BANDS_INV[n]: n for n in bands}
@@ -161,6 +164,7 @@ S2_BANDS_INV = {v: k for k, v in S2_BANDS.items()}
 def _indices(refl: xr.Dataset, names, valid: xr.DataArray) -> xr.Dataset:
     from process_models.satellite import indices as ix
     fn = {"evi": lambda r: ix.evi(r["nir"], r["red"], r["blue"]),
+          "evi2": lambda r: ix.evi2(r["nir"], r["red"]),
           "ndvi": lambda r: ix.ndvi(r["nir"], r["red"]),
           "nirv": lambda r: ix.nirv(r["nir"], r["red"]),
           "lswi": lambda r: ix.lswi(r["nir08"], r["swir16"])}
@@ -169,7 +173,7 @@ def _indices(refl: xr.Dataset, names, valid: xr.DataArray) -> xr.Dataset:
         v = xr.DataArray(np.asarray(fn[n]({b: refl[b].values for b in INDEX_BANDS[n]})),
                          dims=refl["red"].dims, coords=refl["red"].coords)
         ok = valid & np.isfinite(v)
-        if n == "evi":
+        if n in ("evi", "evi2"):
             ok = ok & (v >= -0.2) & (v <= 1.0)   # pyVPRM's EVI filter, widened below 0 for bare soil
         out[n] = v.where(ok).assign_attrs(units="1")
     return xr.Dataset(out)
@@ -449,7 +453,7 @@ def class_fractions(cfg: MapConfig, obs: xr.Dataset, class_ids) -> xr.DataArray:
     elif lc.kind == "phenology":
         from process_models.io import phenology_land_cover
         year = cfg.run.statistics_year or pd.Timestamp(cfg.run.start).year
-        evi = obs["evi"].sel(time=obs["time"].dt.year == year)
+        evi = obs["evi" if "evi" in obs else "evi2"].sel(time=obs["time"].dt.year == year)
         if evi.sizes["time"] == 0:
             raise DataValidationError(f"no acquisition in {year} for the phenology land cover.",
                                       source="land_cover", variable="evi", fix="set run.statistics_year.")

@@ -24,7 +24,8 @@
 # metadata, with per-class and per-region carbon budgets. Tiles run on a dask LocalCluster.
 #
 # What it shows: hourly NEE/GPP/Reco maps and their uncertainty over the Romania Sentinel-2
-# forest cube (20 m) and the Munich MODIS crop with ERA5 (500 m), budget tables, and the map
+# forest cube (20 m), the France series (20 m, no blue band: EVI2) and the Munich MODIS crop
+# with ERA5 (500 m), budget tables, and the map
 # pixel at the Park Falls tower against the tower's NEE.
 #
 # The same maps from a shell: `ecoflux map experiments/configs/romania_s2.toml`.

@@ -153,3 +153,16 @@ def test_map_period_outside_the_records(tmp_path):
     cfg = dataclasses.replace(cfg, meteorology=dataclasses.replace(cfg.meteorology, paths=("nope.parquet",)))
     with pytest.raises(FileNotFoundError):
         prepare(cfg)
+
+
+def test_france_series_without_blue_uses_evi2():
+    """The France cube has no B2 (and no B8): EVI is refused naming B2, EVI2 from B8A works."""
+    from pathlib import Path
+    cfg = load_config(Path(CONFIG).with_name("france_s2.toml"))
+    with pytest.raises(DataValidationError) as e:
+        satellite_observations(cfg.replace(satellite__indices=("evi", "lswi")))
+    assert e.value.variable == "B2"
+    obs = satellite_observations(cfg)
+    assert set(obs.data_vars) >= {"evi2", "lswi"} and obs.sizes["y"] == obs.sizes["x"] == 10
+    # PROVENANCE.md: France median LSWI (B8A, B11) of clear pixels 0.339
+    assert abs(float(obs["lswi"].median()) - 0.339) < 0.02
