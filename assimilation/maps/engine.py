@@ -89,6 +89,8 @@ class MapContext:
     x64: bool
     fingerprint: str = ""
     pivot_names: tuple = ("evi", "lswi")
+    pivot_given: bool = False
+    """``obs`` is a daily pivot Dataset (used as is) rather than per-date observations."""
 
     @property
     def period_days(self) -> np.ndarray:
@@ -281,7 +283,13 @@ def tile_inputs(ctx: MapContext, ysl: slice, xsl: slice):
     frac = ctx.fractions[np.ix_(iy_src, ix_src)].reshape(P, -1)
     t1 = time.perf_counter()
 
-    piv, flags = pivot_arrays(obs, ctx.pivot_names, ctx.days, ctx.fusion, ctx.prior, dtype=ctx.dtype)
+    if ctx.pivot_given:
+        tr = lambda da: da.transpose("time", "y", "x").values.reshape(len(ctx.days), -1).T
+        piv = {n: (tr(obs[n]), tr(obs[f"{n}_sd"])) for n in ctx.pivot_names}
+        flags = (obs["pixel_flag"].values.ravel().astype(np.int8) if "pixel_flag" in obs
+                 else np.zeros(P, np.int8))
+    else:
+        piv, flags = pivot_arrays(obs, ctx.pivot_names, ctx.days, ctx.fusion, ctx.prior, dtype=ctx.dtype)
     in_year = np.asarray(ctx.days.year == ctx.statistics_year)
     g = greenness(ctx.pivot_names)
     stats = yearly_statistics(piv[g][0][:, in_year].T, piv["lswi"][0][:, in_year].T)
@@ -455,10 +463,15 @@ def _fingerprint(cfg: MapConfig, model, params) -> str:
 
 
 def prepare(config: MapConfig | str | Path, *, model=None, params=None, observations: xr.Dataset | None = None,
-            meteorology: xr.Dataset | None = None, fractions: xr.DataArray | None = None) -> MapContext:
+            meteorology: xr.Dataset | None = None, fractions: xr.DataArray | None = None,
+            pivot: xr.Dataset | None = None) -> MapContext:
     """Read and check the inputs and fit the shared pivot parameters: a :class:`MapContext`.
     ``observations``/``meteorology``/``fractions`` replace the configured sources (e.g. a
-    tower pixel built from a reader)."""
+    tower pixel built from a reader). ``pivot``: a daily pivot Dataset
+    (:func:`.pivot.validate_pivot`; e.g. a multi-resolution or learned pivot of
+    :mod:`assimilation.observations.pivot`) used as the satellite input instead of fusing the
+    cube: it must cover the statistics year and the map period, and hold ``lswi`` and ``evi``
+    (or ``evi2``) with their sd."""
     import jax
     cfg = config if isinstance(config, MapConfig) else load_config(config)
     run = cfg.run
@@ -472,7 +485,11 @@ def prepare(config: MapConfig | str | Path, *, model=None, params=None, observat
     params = model.default_params() if params is None else params
     class_ids = tuple(params.rules.class_ids)
     hours = period_hours(run)
-    obs = observations if observations is not None else satellite_observations(cfg)
+    if pivot is not None:
+        from .pivot import validate_pivot
+        obs = validate_pivot(pivot, source="pivot input")
+    else:
+        obs = observations if observations is not None else satellite_observations(cfg)
     if run.window:
         y0, y1, x0, x1 = run.window
         if y1 > obs.sizes["y"] or x1 > obs.sizes["x"]:
@@ -482,6 +499,11 @@ def prepare(config: MapConfig | str | Path, *, model=None, params=None, observat
         if fractions is not None:
             fractions = fractions.isel(y=slice(y0, y1), x=slice(x0, x1))
     names = tuple(cfg.satellite.indices)
+    if pivot is not None:
+        names = tuple(n for n in ("evi", "evi2", "ndvi", "lswi", "nirv", "lai", "fapar") if n in obs.data_vars)
+        if not (("evi" in names or "evi2" in names) and "lswi" in names):
+            raise DataValidationError(f"the pivot has {list(names)}; VPRM needs evi (or evi2) and lswi.",
+                                      source="pivot input", variable="lswi", fix="add them with their sd.")
     year = run.statistics_year or hours[0].year
     t = pd.DatetimeIndex(obs["time"].values)
     if not ((t.year == year).any()):
@@ -489,13 +511,25 @@ def prepare(config: MapConfig | str | Path, *, model=None, params=None, observat
                                   f"{t[-1].date()}).", source="satellite", variable="time",
                                   fix="choose run.start (or run.statistics_year) inside the satellite record.")
     days = pivot_days(obs, hours, year)
+    if pivot is not None:
+        pt = pd.DatetimeIndex(obs["time"].values)
+        need0, need1 = min(pd.Timestamp(f"{year}-01-01"), hours[0].floor("D")), max(
+            pd.Timestamp(f"{year}-12-31"), hours[-1].floor("D"))
+        if pt[0] > need0 or pt[-1] < need1:
+            raise DataValidationError(f"the pivot spans {pt[0].date()} .. {pt[-1].date()}, the statistics year and "
+                                      f"period need {need0.date()} .. {need1.date()}.", source="pivot input",
+                                      variable="time", fix="extend the pivot or change run.start/end.")
+        days = pt
     met = (check_meteorology(meteorology, hours, max_gap_hours=cfg.meteorology.max_gap_hours)
            if meteorology is not None else hourly_meteorology(cfg, hours))
-    fusion = fit_fusion(obs, names, days, fit_pixels=run.fit_pixels, fit_steps=run.fit_steps, seed=run.seed)
-    # numpy leaves: a worker unpickles the context before it can switch float64 on, and a
-    # jax array unpickled under float32 defaults would lose precision
-    fusion = FusionParameters(tuple((n, jax.tree.map(np.asarray, ps)) for n, ps in fusion.by_variable))
-    prior = scene_prior(obs, names, days, fusion)
+    if pivot is None:
+        fusion = fit_fusion(obs, names, days, fit_pixels=run.fit_pixels, fit_steps=run.fit_steps, seed=run.seed)
+        # numpy leaves: a worker unpickles the context before it can switch float64 on, and a
+        # jax array unpickled under float32 defaults would lose precision
+        fusion = FusionParameters(tuple((n, jax.tree.map(np.asarray, ps)) for n, ps in fusion.by_variable))
+        prior = scene_prior(obs, names, days, fusion)
+    else:
+        fusion, prior = FusionParameters(()), {}
     frac = fractions if fractions is not None else class_fractions(cfg, obs, class_ids)
     ry, rx = run.replicate
     ny, nx = obs.sizes["y"], obs.sizes["x"]
@@ -509,7 +543,7 @@ def prepare(config: MapConfig | str | Path, *, model=None, params=None, observat
                      fractions=np.asarray(frac.transpose("y", "x", "vprm_class").values, float),
                      class_ids=class_ids, lon=np.tile(lon, (ry, rx)), lat=np.tile(lat, (ry, rx)), x=x, y=y,
                      hours=hours, days=days, fusion=fusion, prior=prior, statistics_year=year,
-                     x64=bool(jax.config.jax_enable_x64), pivot_names=names)
+                     x64=bool(jax.config.jax_enable_x64), pivot_names=names, pivot_given=pivot is not None)
     ctx.fingerprint = _fingerprint(cfg, model, params)
     return ctx
 
@@ -524,11 +558,12 @@ def _client(run):
 
 
 def run_map(config: MapConfig | str | Path, *, model=None, params=None, observations=None, meteorology=None,
-            fractions=None, client=None, progress: bool = True, stop_after: int | None = None,
+            fractions=None, pivot=None, client=None, progress: bool = True, stop_after: int | None = None,
             context: MapContext | None = None) -> MapRun:
     """Run the configured map and return a :class:`MapRun`.
 
     ``client``: an existing ``distributed.Client`` (else one from ``run.scheduler``);
+    ``pivot``: a daily pivot Dataset as the satellite input (see :func:`prepare`);
     ``stop_after``: process only that many tiles (an interruption, for tests); a second call
     resumes. ``context``: a prepared :class:`MapContext` (skips :func:`prepare`).
     """
@@ -537,14 +572,16 @@ def run_map(config: MapConfig | str | Path, *, model=None, params=None, observat
     from .budgets import budget_table
     t_start = time.perf_counter()
     ctx = context or prepare(config, model=model, params=params, observations=observations,
-                             meteorology=meteorology, fractions=fractions)
+                             meteorology=meteorology, fractions=fractions, pivot=pivot)
     cfg, run = ctx.config, ctx.config.run
     t_prep = time.perf_counter() - t_start
     store = Path(cfg.output.store)
     store.parent.mkdir(parents=True, exist_ok=True)
     grid = {"x": ctx.x, "y": ctx.y, "lon": ctx.lon, "lat": ctx.lat}
     attrs = {"title": f"ecoflux hourly CO2 flux maps: {cfg.name}", "institution": "ecoflux",
-             "source": f"{ctx.model!r}; pivot: Kalman/RTS smoother of {', '.join(ctx.pivot_names)}; "
+             "source": f"{ctx.model!r}; pivot: "
+                       + (f"given ({ctx.obs.attrs.get('pivot_method', '?')}) " if ctx.pivot_given else
+                          f"Kalman/RTS smoother ") + f"of {', '.join(ctx.pivot_names)}; "
                        f"satellite {cfg.satellite.kind}, meteorology {ctx.met.attrs.get('kind', 'given')}",
              "history": f"{pd.Timestamp.now(tz='UTC'):%Y-%m-%dT%H:%M}Z ecoflux assimilation.maps.run_map",
              "references": "Mahadevan et al. 2008, doi:10.1029/2006GB002735 (VPRM)",

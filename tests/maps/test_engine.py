@@ -177,3 +177,19 @@ def test_streamed_store_equals_the_whole_tile_computation(romania_context, refer
                                    rtol=1e-6, atol=1e-6, err_msg=k)
     info = next(iter(reference.tiles.values()))
     assert info["block_mb"] <= info["tile_mb"]
+
+
+def test_a_given_pivot_is_the_satellite_input(romania_context, reference, tmp_path):
+    """run_map(pivot=...) takes a daily pivot Dataset (e.g. from assimilation.observations.pivot)
+    instead of fusing the cube: the engine's own pivot, given back as a Dataset, reproduces
+    the store."""
+    from assimilation.maps import daily_pivot
+    ctx = romania_context
+    pv = daily_pivot(ctx.obs, ctx.pivot_names, ctx.days, params=ctx.fusion)
+    cfg = ctx.config.replace(output__store=str(tmp_path / "p.zarr"))
+    res = run_map(cfg, pivot=pv, fractions=None, progress=False)
+    a, b = open_map(reference.store), open_map(res.store)
+    for k in ("nee", "gpp_sd", "nee_total", "evi", "lswi_sd"):
+        np.testing.assert_allclose(b[k].values, a[k].values, rtol=1e-5, atol=1e-5, err_msg=k)
+    with pytest.raises(DataValidationError, match="spans"):
+        run_map(cfg.replace(run__start="2020-07-01", run__end="2020-07-02"), pivot=pv, progress=False)
