@@ -249,7 +249,9 @@ def _jitted(model, uncertainty, members):
 
 # --- one tile ----------------------------------------------------------------------------
 
-def _source_index(ctx: MapContext, sl: slice, n_src: int, size: int, n_tile: int):
+def _source_index(sl: slice, n_src: int, n_tile: int):
+    """Map-grid indices of a tile padded to ``n_tile`` (repeating its last row/column), and
+    the source-cube indices they read (modulo the cube: ``run.replicate``)."""
     idx = np.arange(sl.start, sl.stop)
     idx = np.concatenate([idx, np.repeat(idx[-1:], n_tile - idx.size)])   # pad to the tile shape
     return idx % n_src, idx
@@ -273,8 +275,8 @@ def tile_inputs(ctx: MapContext, ysl: slice, xsl: slice):
     t0 = time.perf_counter()
     ty, tx = ctx.config.run.tile
     ny_src, nx_src = ctx.obs.sizes["y"], ctx.obs.sizes["x"]
-    iy_src, iy = _source_index(ctx, ysl, ny_src, len(ctx.y), ty)
-    ix_src, ix = _source_index(ctx, xsl, nx_src, len(ctx.x), tx)
+    iy_src, iy = _source_index(ysl, ny_src, ty)
+    ix_src, ix = _source_index(xsl, nx_src, tx)
     obs = ctx.obs.isel(y=iy_src, x=ix_src)
     P = ty * tx
     lon = ctx.lon[np.ix_(iy, ix)].ravel()

@@ -35,7 +35,7 @@ from process_models.units import DataValidationError
 from .config import LandCoverConfig, MapConfig, MeteorologyConfig, SatelliteConfig
 
 __all__ = ["read_sentinel2_l2a", "satellite_observations", "hourly_meteorology", "class_fractions",
-           "pixel_lonlat", "read_geotiff", "cube_crs", "point_observations",
+           "pixel_lonlat", "read_geotiff", "point_observations",
            "check_meteorology", "check_observations"]
 
 S2_BANDS = {"B2": "blue", "B3": "green", "B4": "red", "B8": "nir", "B8A": "nir08", "B11": "swir16"}
@@ -250,10 +250,6 @@ def check_observations(obs: xr.Dataset, names, source: str) -> xr.Dataset:
         raise DataValidationError("no CRS attribute.", source=source, variable="crs",
                                   fix="set obs.attrs['crs'] (WKT or 'EPSG:xxxx').")
     return obs
-
-
-def cube_crs(obs: xr.Dataset) -> str:
-    return obs.attrs["crs"]
 
 
 def pixel_lonlat(obs: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
