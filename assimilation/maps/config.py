@@ -48,7 +48,7 @@ import pandas as pd
 from process_models.units import DataValidationError
 
 __all__ = ["SatelliteConfig", "MeteorologyConfig", "LandCoverConfig", "ModelConfig", "RunConfig",
-           "OutputConfig", "MapConfig", "load_config", "config_from_dict"]
+           "OutputConfig", "DailyConfig", "MapConfig", "load_config", "config_from_dict", "period_days"]
 
 SATELLITE_KINDS = ("sentinel2_l2a", "mod09a1", "indices")
 METEOROLOGY_KINDS = ("era5", "tower")
@@ -56,6 +56,10 @@ LAND_COVER_KINDS = ("tree_cover_density", "copernicus_lc100", "phenology", "cons
 SCHEDULERS = ("inprocess", "local")
 UNCERTAINTY = ("linear", "ensemble")
 PIVOT_INDICES = ("evi", "evi2", "ndvi", "lswi", "nirv")
+HOURLY_MODELS = ("vprm",)
+DAILY_MODELS = ("upscaling", "coupled_daily")
+"""``model.name`` values that switch the engine to its daily mode (:mod:`.daily`)."""
+UPSCALING_KINDS = ("trees", "mlp", "hybrid")
 
 
 @dataclass(frozen=True)
@@ -106,8 +110,12 @@ class LandCoverConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     """The model run on every pixel through the model interface: ``vprm`` (a shipped
-    parameter ``table``); a surrogate with the same forcing can be passed to
-    :func:`~assimilation.maps.engine.run_map` as ``model=``."""
+    parameter ``table``; hourly maps); a surrogate with the same forcing can be passed to
+    :func:`~assimilation.maps.engine.run_map` as ``model=``. ``upscaling`` (the ML
+    upscaling models of :mod:`emulator.upscaling`) and ``coupled_daily`` (the daily
+    flux-form emulator of the coupled model) switch the engine to daily maps
+    (:mod:`.daily`; options in ``[daily]``); ``table`` stays the VPRM table whose classes
+    the land-cover fractions use."""
     name: str = "vprm"
     table: str = "pyvprm_modis"
     temperatures: str = "copernicus"
@@ -148,6 +156,21 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class DailyConfig:
+    """Options of the daily mode (``model.name`` in :data:`DAILY_MODELS`).
+    ``upscaling``: the upscaling model kind (``trees``, ``mlp``, ``hybrid``), fitted on
+    ``towers`` (:func:`emulator.upscaling.training_table`; ``n_estimators`` trees,
+    ``table_cache`` folder for the training table) when no fitted model is passed;
+    ``emulator_dir``: a saved :class:`emulator.daily_emulator.DailyCoupledEmulator`
+    (``coupled_daily``; or pass ``model=``)."""
+    upscaling: str = "trees"
+    towers: tuple = ("CH-Dav", "DE-Tha", "AT-Neu", "FR-Pue")
+    n_estimators: int = 100
+    table_cache: str = ""
+    emulator_dir: str = ""
+
+
+@dataclass(frozen=True)
 class MapConfig:
     name: str
     satellite: SatelliteConfig
@@ -156,6 +179,8 @@ class MapConfig:
     output: OutputConfig
     land_cover: LandCoverConfig = LandCoverConfig()
     model: ModelConfig = ModelConfig()
+    daily: DailyConfig = DailyConfig()
+    """Daily-mode options (used when ``model.name`` is a daily model)."""
     regions: tuple = ()
     """((name, (xmin, xmax, ymin, ymax)), ...) boxes in the cube's CRS for the budget table."""
     base_dir: str = "."
@@ -167,7 +192,14 @@ class MapConfig:
         import hashlib
         run = replace(self.run, scheduler="-", workers=0)
         text = repr((self.satellite, self.meteorology, self.land_cover, self.model, run, self.regions))
+        if self.step == "daily":         # the hourly fingerprint stays what it was before the daily mode
+            text += repr(self.daily)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def step(self) -> str:
+        """``"hourly"`` (VPRM) or ``"daily"`` (a model of :data:`DAILY_MODELS`)."""
+        return "daily" if self.model.name in DAILY_MODELS else "hourly"
 
     def resolve(self, folder: str, path: str) -> Path:
         from process_models.io import data_path
@@ -193,7 +225,7 @@ class MapConfig:
 
 _SECTIONS = {"satellite": SatelliteConfig, "meteorology": MeteorologyConfig,
              "land_cover": LandCoverConfig, "model": ModelConfig, "run": RunConfig,
-             "output": OutputConfig}
+             "output": OutputConfig, "daily": DailyConfig}
 
 
 def _bad(key, problem, fix):
@@ -253,6 +285,20 @@ def _check(cfg: MapConfig) -> MapConfig:
         raise _bad("run.start", f"unreadable date ({err}).", "write dates as 'YYYY-MM-DD[THH:MM]'.") from err
     if not end > start:
         raise _bad("run.end", f"end {r.end} is not after start {r.start}.", "give end > start.")
+    if cfg.model.name not in HOURLY_MODELS + DAILY_MODELS:
+        raise _bad("model.name", f"{cfg.model.name!r} is not a map model.",
+                   f"use {HOURLY_MODELS} (hourly) or {DAILY_MODELS} (daily maps).")
+    if cfg.step == "daily":
+        d = cfg.daily
+        for key, t in (("run.start", start), ("run.end", end)):
+            if t != t.floor("D"):
+                raise _bad(key, f"{t} is not a whole day (daily maps run on whole UTC days).",
+                           "write the date only, e.g. '2019-07-01'.")
+        if d.upscaling not in UPSCALING_KINDS:
+            raise _bad("daily.upscaling", f"{d.upscaling!r} is not an upscaling model.", f"use one of {UPSCALING_KINDS}.")
+        if not d.towers or int(d.n_estimators) < 1:
+            raise _bad("daily.towers", "no training tower (or n_estimators < 1).",
+                       "list towers of emulator.upscaling.TOWERS and n_estimators >= 1.")
     if r.scheduler not in SCHEDULERS and not str(r.scheduler).startswith(("tcp://", "tls://", "inproc://")):
         raise _bad("run.scheduler", f"{r.scheduler!r} is neither a scheduler kind nor an address.",
                    f"use one of {SCHEDULERS} or a dask scheduler address 'tcp://host:port'.")
@@ -313,6 +359,11 @@ def load_config(path: str | Path, **overrides) -> MapConfig:
                                   fix="check the syntax (strings quoted, [sections]).") from err
     cfg = config_from_dict(raw, base_dir=Path.cwd())
     return _check(cfg.replace(**overrides)) if overrides else cfg
+
+
+def period_days(run: RunConfig) -> pd.DatetimeIndex:
+    """The daily time axis of daily maps: day starts on [start, end) (UTC)."""
+    return pd.date_range(pd.Timestamp(run.start), pd.Timestamp(run.end), freq="D", inclusive="left")
 
 
 def period_hours(run: RunConfig) -> pd.DatetimeIndex:

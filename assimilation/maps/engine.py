@@ -476,6 +476,10 @@ def prepare(config: MapConfig | str | Path, *, model=None, params=None, observat
     (or ``evi2``) with their sd."""
     import jax
     cfg = config if isinstance(config, MapConfig) else load_config(config)
+    if cfg.step == "daily":                       # daily models: assimilation/maps/daily.py
+        from .daily import prepare_daily
+        return prepare_daily(cfg, model=model, observations=observations, meteorology=meteorology,
+                             fractions=fractions, pivot=pivot)
     run = cfg.run
     if model is None:
         from process_models.vprm import VPRMModel
@@ -580,19 +584,26 @@ def run_map(config: MapConfig | str | Path, *, model=None, params=None, observat
     store = Path(cfg.output.store)
     store.parent.mkdir(parents=True, exist_ok=True)
     grid = {"x": ctx.x, "y": ctx.y, "lon": ctx.lon, "lat": ctx.lat}
-    attrs = {"title": f"ecoflux hourly CO2 flux maps: {cfg.name}", "institution": "ecoflux",
+    daily = cfg.step == "daily"
+    times = ctx.days[ctx.period_days] if daily else ctx.hours
+    attrs = {"title": f"ecoflux {cfg.step} CO2 flux maps: {cfg.name}", "institution": "ecoflux",
              "source": f"{ctx.model!r}; pivot: "
                        + (f"given ({ctx.obs.attrs.get('pivot_method', '?')}) " if ctx.pivot_given else
                           f"Kalman/RTS smoother ") + f"of {', '.join(ctx.pivot_names)}; "
                        f"satellite {cfg.satellite.kind}, meteorology {ctx.met.attrs.get('kind', 'given')}",
              "history": f"{pd.Timestamp.now(tz='UTC'):%Y-%m-%dT%H:%M}Z ecoflux assimilation.maps.run_map",
-             "references": "Mahadevan et al. 2008, doi:10.1029/2006GB002735 (VPRM)",
+             "references": ("Mahadevan et al. 2008, doi:10.1029/2006GB002735 (VPRM)" if not daily else
+                            "ecoflux assimilation.maps.daily (see its docstring for the model's papers)"),
              "sign_convention": "NEE = Reco - GPP; positive = source to the atmosphere",
              "uncertainty": run.uncertainty, "statistics_year": int(ctx.statistics_year)}
-    created = create_store(store, grid=grid, hours=ctx.hours, days=ctx.days[ctx.period_days],
+    created = create_store(store, grid=grid, hours=times, days=ctx.days[ctx.period_days],
                            pivot_names=ctx.pivot_names, class_ids=ctx.class_ids, tile=run.tile,
-                           time_chunk=min(run.time_chunk, len(ctx.hours)), crs_wkt=ctx.obs.attrs["crs"],
-                           attrs=attrs, fingerprint=ctx.fingerprint, overwrite=cfg.output.overwrite)
+                           time_chunk=len(times) if daily else min(run.time_chunk, len(ctx.hours)),
+                           crs_wkt=ctx.obs.attrs["crs"], attrs=attrs, fingerprint=ctx.fingerprint,
+                           overwrite=cfg.output.overwrite, step=cfg.step)
+    tile_fn = process_tile
+    if daily:
+        from .daily import process_daily_tile as tile_fn
     tiles = plan_tiles(len(ctx.y), len(ctx.x), run.tile)
     done = done_tiles(store)
     todo = [t for t in tiles if t[0] not in done]
@@ -603,7 +614,7 @@ def run_map(config: MapConfig | str | Path, *, model=None, params=None, observat
     t_run = time.perf_counter()
     if run.scheduler == "inprocess" and client is None:
         for t in todo:
-            infos[t[0]] = process_tile(ctx, t)
+            infos[t[0]] = tile_fn(ctx, t)
             bar.update()
     elif todo:
         from distributed import as_completed
@@ -611,7 +622,7 @@ def run_map(config: MapConfig | str | Path, *, model=None, params=None, observat
         cl, cluster = _client(run) if own else (client, None)
         try:
             ctx_f = cl.scatter(ctx, broadcast=True)
-            futures = cl.map(process_tile, [ctx_f] * len(todo), todo, pure=False, retries=2)
+            futures = cl.map(tile_fn, [ctx_f] * len(todo), todo, pure=False, retries=2)
             for fut in as_completed(futures):
                 info = fut.result()
                 infos[info["tile"]] = info
@@ -626,6 +637,9 @@ def run_map(config: MapConfig | str | Path, *, model=None, params=None, observat
     all_done = done_tiles(store)
     complete = len(all_done) == len(tiles)
     budgets = budget_table(store, cfg.regions) if complete else pd.DataFrame()
+    if complete and daily:
+        from .daily import annual_budgets
+        budgets = annual_budgets(budgets, len(times))
     if complete:
         budgets.to_csv(str(store).rstrip("/") + ".budgets.csv", index=False)
     pixel_hours = sum(i["pixels"] * i["hours"] for i in infos.values())

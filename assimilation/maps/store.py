@@ -12,6 +12,10 @@ Layout (dims ``time`` hourly interval starts UTC, ``day`` the map period's days,
 * ``class_fraction`` (y, x, vprm_class), ``pixel_flag`` (y, x), ``lat``/``lon`` (y, x)
   auxiliary coordinates and the grid-mapping variable ``spatial_ref`` (``crs_wkt``).
 
+Daily maps (``model.name`` a daily model, :mod:`.daily`): ``time`` is the day (start of
+the UTC day, ``bounds = "time_bnds"``, 1-day cells), the fluxes are day means
+(``cell_methods = "time: mean"`` over the cell of 1 day), the totals sum the days.
+
 Writes are idempotent: the template (metadata, coordinates) is written once, then each tile
 writes its own Zarr chunks (``region=``), then a marker file in ``<store>.tiles/``. A
 resumed run skips tiles with a marker and rewrites the others, so an interrupted run ends
@@ -26,6 +30,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from process_models.units import DataValidationError
@@ -42,7 +47,8 @@ def markers_dir(store: str | Path) -> Path:
     return Path(str(store).rstrip("/") + ".tiles")
 
 
-def _template(grid: dict, hours, days, pivot_names, class_ids, tile, time_chunk, crs_wkt, attrs):
+def _template(grid: dict, hours, days, pivot_names, class_ids, tile, time_chunk, crs_wkt, attrs,
+              step: str = "hourly"):
     import dask.array as da
     ny, nx = len(grid["y"]), len(grid["x"])
     ty, tx = tile
@@ -55,6 +61,9 @@ def _template(grid: dict, hours, days, pivot_names, class_ids, tile, time_chunk,
               "vprm_class": ("vprm_class", np.asarray(class_ids, np.int16), {"long_name": "VPRM class id"}),
               "lat": (("y", "x"), grid["lat"], {"standard_name": "latitude", "units": "degrees_north"}),
               "lon": (("y", "x"), grid["lon"], {"standard_name": "longitude", "units": "degrees_east"})}
+    if step == "daily":
+        coords["time"] = ("time", hours.as_unit("ns"), {"standard_name": "time", "axis": "T", "bounds": "time_bnds",
+                                                          "long_name": "start of the daily interval (UTC)"})
     common = {"grid_mapping": "spatial_ref", "coordinates": "lat lon"}
     data = {}
     hourly = da.zeros((len(hours), ny, nx), dtype=f4, chunks=(time_chunk, ty, tx))
@@ -69,6 +78,12 @@ def _template(grid: dict, hours, days, pivot_names, class_ids, tile, time_chunk,
         data[f"{v}_total_sd"] = (("y", "x"), flat, {"units": TOTAL_UNITS, "long_name":
                                                     f"standard deviation of {v}_total (pivot errors fully "
                                                     "correlated in time)", **common})
+    if step == "daily":
+        for v in FLUX_VARIABLES:
+            for k in (v, f"{v}_sd"):
+                data[k][2]["long_name"] = data[k][2]["long_name"] + " (daily mean)"
+        edges = np.stack([hours.as_unit("ns").values, (hours + pd.Timedelta("1D")).as_unit("ns").values], -1)
+        coords["time_bnds"] = (("time", "nv"), edges, {"long_name": "bounds of the daily interval (UTC)"})
     daily = da.zeros((len(days), ny, nx), dtype=f4, chunks=(len(days), ty, tx))
     from .pivot import PIVOT_VARIABLES
     for n in pivot_names:
@@ -91,7 +106,7 @@ def _template(grid: dict, hours, days, pivot_names, class_ids, tile, time_chunk,
     return ds
 
 
-def _encoding(ds):
+def _encoding(ds, step: str = "hourly"):
     enc = {}
     for v in ds.data_vars:
         if v == "spatial_ref":
@@ -104,14 +119,18 @@ def _encoding(ds):
     enc["time"] = {"units": "hours since 1970-01-01 00:00:00", "calendar": "proleptic_gregorian",
                    "dtype": "int64"}
     enc["day"] = {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "int64"}
+    if step == "daily":
+        enc["time"] = dict(enc["day"])
+        enc["time_bnds"] = dict(enc["day"])
     return enc
 
 
 def create_store(path, *, grid, hours, days, pivot_names, class_ids, tile, time_chunk, crs_wkt,
-                 attrs: dict, fingerprint: str, overwrite: bool = False) -> bool:
+                 attrs: dict, fingerprint: str, overwrite: bool = False, step: str = "hourly") -> bool:
     """Create the store (template: metadata and coordinates) unless a store with the same
     ``fingerprint`` is there (returns False: resume). A store of another configuration
-    raises unless ``overwrite``."""
+    raises unless ``overwrite``. ``step = "daily"``: ``hours`` are the map's days (daily
+    time axis, see the module docstring)."""
     path = Path(path)
     if path.exists():
         try:
@@ -128,8 +147,8 @@ def create_store(path, *, grid, hours, days, pivot_names, class_ids, tile, time_
         shutil.rmtree(path)
     shutil.rmtree(markers_dir(path), ignore_errors=True)
     ds = _template(grid, hours, days, pivot_names, class_ids, tile, time_chunk, crs_wkt,
-                   {**attrs, "config_fingerprint": fingerprint})
-    ds.to_zarr(path, mode="w", compute=False, encoding=_encoding(ds), consolidated=False, zarr_format=3)
+                   {**attrs, "config_fingerprint": fingerprint}, step=step)
+    ds.to_zarr(path, mode="w", compute=False, encoding=_encoding(ds, step), consolidated=False, zarr_format=3)
     markers_dir(path).mkdir(parents=True, exist_ok=True)
     return True
 
