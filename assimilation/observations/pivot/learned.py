@@ -28,11 +28,19 @@ by regression on the physical pivot before the masked training.
 Training through :func:`emulator.train.fit` (AdamW, warm-up + cosine, gradient clipping,
 orbax checkpoints with exact resume: the minibatch of step ``k`` is a pure function of
 ``(seed, k)``). Application: :func:`predict` is the per-pixel model ``jax.vmap``-ed over
-pixels, in chunks (a dask cube can map it over spatial chunks).
+pixels, in chunks; :func:`predict_dask` maps it over the (y, x) chunks of a dask-backed
+cube (``xarray.apply_ufunc(..., dask="parallelized")``, one task per chunk).
+
+Calibration (:func:`train_calibrated`): the heteroscedastic sd of a short self-supervised
+training is not calibrated (its 90 % intervals covered 0.81 of withheld observations). A
+share of the training dates is hidden from the training targets and the input, and one
+split-conformal scale per variable (:func:`conformal_scale`; Vovk et al. 2005, Lei et al.
+2018) is fitted on them; the evaluation dates are never used.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -41,7 +49,7 @@ import numpy as np
 from flax import nnx
 
 __all__ = ["PivotMAE", "LearnedConfig", "PixelSeries", "date_encoding", "make_batch_fn", "masked_loss",
-           "train_pivot_mae", "predict"]
+           "train_pivot_mae", "predict", "conformal_scale", "hide_targets", "train_calibrated", "predict_dask"]
 
 
 class PixelSeries(NamedTuple):
@@ -125,6 +133,9 @@ class LearnedConfig:
 
     width: int = 24
     latent: int = 8
+    dilations: tuple = (1, 2, 4, 8, 16, 32)
+    """Dilations of the residual convolutions (kernel 5): the receptive field is
+    ``1 + 4 sum(dilations)`` days."""
     hide_share: float = 0.3
     """Share of the visible fine observations hidden from the input per minibatch (1)."""
     block_days: tuple = (30, 60)
@@ -225,7 +236,7 @@ def train_pivot_mae(series: PixelSeries, config: LearnedConfig, train_config, *,
     rng = np.random.default_rng(config.seed)
     val = np.sort(rng.choice(P, min(64, P), replace=False)) if val_pixels is None else np.asarray(val_pixels)
     model = PivotMAE(series.values.shape[-1], series.sensor_of, len(series.target), width=config.width,
-                     latent=config.latent, rngs=nnx.Rngs(config.seed))
+                     latent=config.latent, dilations=tuple(config.dilations), rngs=nnx.Rngs(config.seed))
     batch_fn = make_batch_fn(series, config)
     val_batch = batch_fn(0, rows=val, seed_offset=10_000)
     opts = dict(target=series.target, visible_weight=config.visible_weight, phys_weight=config.phys_weight)
@@ -238,16 +249,18 @@ def train_pivot_mae(series: PixelSeries, config: LearnedConfig, train_config, *,
                checkpoint_dir=checkpoint_dir, stop_after=stop_after)
 
 
+@partial(jax.jit, static_argnums=0)
+def _predict_chunk(graphdef, state, v, m, doy):
+    """One chunk of pixels: the per-pixel model vmapped (compiled once per graph and shape)."""
+    return jax.vmap(lambda a, b: nnx.merge(graphdef, state)(a, b, doy))(v, m)
+
+
 def predict(model: PivotMAE, series: PixelSeries, mask=None, chunk: int = 256):
     """Daily latent (P, T, latent), mean and sd (P, T, targets) of every pixel: the
     per-pixel model vmapped over pixels, in chunks."""
     mask = series.mask if mask is None else mask
     graphdef, state = nnx.split(model)
-
-    @jax.jit
-    def run(v, m, doy):
-        return jax.vmap(lambda a, b: nnx.merge(graphdef, state)(a, b, doy))(v, m)
-
+    run = lambda v, m, doy: _predict_chunk(graphdef, state, v, m, doy)  # noqa: E731
     doy = jnp.asarray(series.doy, jnp.float32)
     outs = []
     P = series.values.shape[0]
@@ -260,3 +273,80 @@ def predict(model: PivotMAE, series: PixelSeries, mask=None, chunk: int = 256):
         o = [np.asarray(a) for a in run(v, m, doy)]
         outs.append([a[:a.shape[0] - pad] if pad else a for a in o])
     return tuple(np.concatenate(x) for x in zip(*outs))
+
+
+# ----------------------------------------------------------------------------- sd calibration
+Z90 = 1.6448536269514722
+"""Half-width of the central 90 % interval of a standard normal."""
+
+
+def conformal_scale(y, mean, sd, mask, coverage: float = 0.9) -> float:
+    """Variance-scaling factor ``c`` of a predictive sd from calibration observations: the
+    split-conformal quantile of the normalised residuals (Vovk et al. 2005; Lei et al.
+    2018, J. Am. Stat. Assoc. 113, 1094), ``c = q_k(|y - mean| / sd) / z_90`` with
+    ``q_k`` the ``k = ceil((n + 1) coverage)``-th smallest of the ``n`` scores, so that
+    ``mean +- z_90 c sd`` covers a new exchangeable observation with probability >=
+    ``coverage``. Arrays of one variable, any shape; ``mask`` selects the calibration
+    observations. Returns 1.0 when there are fewer than 20 of them."""
+    m = np.asarray(mask, bool)
+    z = np.abs(np.asarray(y, float)[m] - np.asarray(mean, float)[m]) / np.asarray(sd, float)[m]
+    n = z.size
+    if n < 20:
+        return 1.0
+    k = min(int(np.ceil((n + 1) * coverage)), n)
+    return float(np.sort(z)[k - 1] / Z90)
+
+
+def hide_targets(series: PixelSeries, hidden) -> PixelSeries:
+    """``series`` with the target variables' observations on ``hidden`` (P, T) removed."""
+    m = series.mask.copy()
+    for k in series.target:
+        m[..., k] &= ~np.asarray(hidden, bool)
+    return series._replace(mask=m)
+
+
+def train_calibrated(series: PixelSeries, config: LearnedConfig, train_config, calibration, *,
+                     coverage: float = 0.9, checkpoint_dir=None, pretrain_checkpoint_dir=None):
+    """Train on ``series`` without the calibration observations, then fit one
+    :func:`conformal_scale` per target on them.
+
+    ``calibration`` (P, T) bool: the calibration (validation) dates of each pixel, disjoint
+    from any evaluation dates (they are hidden from the model's input and from its training
+    targets). Returns ``(TrainResult, scales)``: ``scales`` (targets,) multiply the
+    decoder's sd (:func:`predict` then ``sd * scales``)."""
+    cal = np.asarray(calibration, bool)
+    fit_series = hide_targets(series, cal)
+    res = train_pivot_mae(fit_series, config, train_config, checkpoint_dir=checkpoint_dir,
+                          pretrain_checkpoint_dir=pretrain_checkpoint_dir)
+    _, mean, sd = predict(res.model, fit_series)
+    scales = np.array([conformal_scale(series.values[..., k], mean[..., j], sd[..., j],
+                                       cal & series.mask[..., k], coverage)
+                       for j, k in enumerate(series.target)])
+    return res, scales
+
+
+# ----------------------------------------------------------------------------- dask cubes
+def predict_dask(model: PivotMAE, values, mask, doy, *, pixel_chunk: int = 256):
+    """The learned pivot of a cube with dask: ``values``, ``mask`` are ``xarray.DataArray``
+    with dims ``(y, x, time, var)`` (dask-chunked over y and x; time and var whole), ``doy``
+    the (time,) day of year. Each (y, x) chunk is one task: its pixels are flattened and
+    run through :func:`predict` (the per-pixel model vmapped over pixels), so the result
+    equals the in-memory :func:`predict` of the same pixels to round-off. Returns lazy
+    ``(mean, sd)`` DataArrays with dims ``(y, x, time, target)``."""
+    import xarray as xr
+    n_targets = model.n_targets
+    doy = np.asarray(doy, float)
+    sensor_of, target = model.sensor_of, tuple(range(n_targets))
+
+    def block(v, m):
+        ny, nx, T, V = v.shape
+        s = PixelSeries(v.reshape(ny * nx, T, V), m.reshape(ny * nx, T, V).astype(bool), sensor_of, target, doy)
+        _, mean, sd = predict(model, s, chunk=min(pixel_chunk, max(ny * nx, 1)))
+        return mean.reshape(ny, nx, T, n_targets), sd.reshape(ny, nx, T, n_targets)
+
+    core = ["time", "var"]
+    out = xr.apply_ufunc(block, values, mask, input_core_dims=[core, core],
+                         output_core_dims=[["time", "target"], ["time", "target"]], dask="parallelized",
+                         output_dtypes=[np.float32, np.float32],
+                         dask_gufunc_kwargs={"output_sizes": {"target": n_targets}, "allow_rechunk": False})
+    return out
