@@ -247,3 +247,21 @@ def test_coupled_process_reference_on_the_same_pixels(daily_context):
     gpp = _check_tile(dataclasses.replace(daily_context, model=CoupledDailyMapModel(_untrained_emulator(),
                                                                                      process=True)))
     assert float(gpp.mean()) > 1.0                       # the process model in July
+
+
+@pytest.mark.slow   # ~2-4 min on 2 cores: the training tables of four towers, two maps
+@pytest.mark.standard_promotion(ADAM)
+def test_upscaling_maps_quick_run(tmp_path):
+    """experiments/upscaling_maps.py quick: 10 m Romania and 20 m France daily maps from the
+    trees, finite, balanced, with budgets that add up over the classes."""
+    from experiments.upscaling_maps import run
+    m = run(tmp_path, quick=True)
+    ro, fr = m["maps"]["romania/trees"], m["maps"]["france/trees"]
+    assert ro["grid_m"] == 10.0 and ro["shape"] == [40, 40] and fr["grid_m"] == 20.0
+    for r in (ro, fr):
+        assert r["finite"] and r["max_balance_residual"] < 1e-5 and r["days"] == 14
+        b = r["budgets"]
+        classes = [k for k in b if k != "all"]
+        np.testing.assert_allclose(sum(b[c]["nee_t_c"] for c in classes), b["all"]["nee_t_c"], rtol=1e-5)
+        assert b["all"]["gpp_g_c_m2"] > 0 and b["all"]["reco_g_c_m2"] > 0
+    assert (tmp_path / "REPORT.md").exists() and (tmp_path / "map_romania_trees.png").exists()
