@@ -1,6 +1,6 @@
 """NOx emission estimates from one NO2 scene, behind one API::
 
-    est = estimate("flux_divergence" | "cross_sectional_flux" | "variational" | "unet", scene)
+    est = estimate("flux_divergence" | "cross_sectional_flux" | "variational" | "unet" | "vae", scene)
     est.point, est.point_sd      # (S,) kg s-1 (NOx as NO2), 1-sigma
     est.total, est.total_sd      # domain total, kg s-1 (NaN where a method gives none)
 
@@ -328,14 +328,13 @@ class VariationalConfig:
     max_speed: float = 12.0
 
 
-def _var_forward(scene_arrays, control, *, n, k, cfg: VariationalConfig, model: TransportModel,
-                 ratio, kernel, steps, diffusivity):
-    u, v, rows, cols = scene_arrays
+def _var_forward(scene_arrays, control, *, n, k, cfg: VariationalConfig, model: TransportModel, steps):
+    u, v, rows, cols, diffusivity, ratio, kernel = scene_arrays
     B = n // cfg.block_cells
     area = jnp.repeat(jnp.repeat(control["area"].reshape(B, B), cfg.block_cells, 0), cfg.block_cells, 1)
     e = area.at[rows, cols].add(control["point"] / model.grid.cell_area)
     p = model.default_params().replace(area_emission=e, lifetime=jnp.exp(control["log_lifetime"]),
-                                       no2_nox_ratio=jnp.asarray(ratio), diffusivity=jnp.asarray(diffusivity))
+                                       no2_nox_ratio=ratio, diffusivity=diffusivity)
     f = TransportForcing(u=jnp.broadcast_to(u, (steps,) + u.shape), v=jnp.broadcast_to(v, (steps,) + v.shape))
     c, _ = model.run(p, f)
     return observe(c, ratio, ObservationConfig(pixel_cells=k), kernel=kernel)
@@ -364,10 +363,11 @@ def variational(scene: Scene, config: VariationalConfig = VariationalConfig(),
                            jnp.asarray([config.log_lifetime_sd]),
                            jnp.full((S,), config.point_prior_sd)])      # ravel order: sorted keys
     pc = np.asarray(scene.point_cells)
-    arrays = (jnp.asarray(scene.u), jnp.asarray(scene.v), jnp.asarray(pc[:, 0]), jnp.asarray(pc[:, 1]))
+    arrays = (jnp.asarray(scene.u), jnp.asarray(scene.v), jnp.asarray(pc[:, 0]), jnp.asarray(pc[:, 1]),
+              jnp.asarray(float(scene.diffusivity)), jnp.asarray(float(scene.ratio)),
+              jnp.asarray(float(scene.kernel)))
     obs = jnp.asarray(np.where(scene.valid > 0, scene.obs, np.nan))
-    static = dict(n=n, k=scene.pixel_cells, cfg=config, model=model, ratio=scene.ratio,
-                  kernel=scene.kernel, steps=steps, diffusivity=scene.diffusivity)
+    static = dict(n=n, k=scene.pixel_cells, cfg=config, model=model, steps=steps)
     if solver not in ("gauss_newton", "lbfgs"):
         raise ValueError(f"solver={solver!r}; use 'gauss_newton' or 'lbfgs'.")
     ctrl, cov = _solver(solver, static)(arrays, background, std, obs, jnp.asarray(scene.noise_std**2))
@@ -453,12 +453,18 @@ METHODS = {"flux_divergence": flux_divergence, "cross_sectional_flux": cross_sec
 
 def estimate(method: str, scene: Scene, **options) -> EmissionEstimate:
     """Estimate the emissions of ``scene`` with ``method`` (a name of :data:`METHODS`;
-    ``"unet"`` after :func:`.unet.register`)."""
+    ``"unet"`` with ``ensemble=`` from :func:`.unet.train_unet_ensemble`, ``"vae"`` with
+    ``model=`` from :func:`.vae.train_vae`)."""
+    if method == "vae":
+        from .vae import vae_estimate
+        if "model" not in options:
+            raise ValueError("method 'vae' needs model=<VAEModel from assimilation.inversion.vae.train_vae>.")
+        return vae_estimate(scene, options["model"])
     if method == "unet":
         from .unet import unet_estimate
         if "ensemble" not in options:
             raise ValueError("method 'unet' needs ensemble=<UNetEnsemble from train_unet_ensemble>.")
         return unet_estimate(scene, options["ensemble"])
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; use one of {sorted(METHODS) + ['unet']}.")
+        raise ValueError(f"unknown method {method!r}; use one of {sorted(METHODS) + ['unet', 'vae']}.")
     return METHODS[method](scene, **options)

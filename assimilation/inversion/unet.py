@@ -29,6 +29,7 @@ checkpoints with exact resume, minibatch a pure function of ``(seed, step)``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -132,17 +133,23 @@ class UNetConfig:
 def scene_features(obs, valid, u, v, pixel_cells: int, dx: float = 2000.0, lifetime: float = 4 * 3600.0,
                    ratio: float = 1 / 1.32, kernel: float = 1.0) -> np.ndarray:
     """Network input (B, N, N, 5) float32 from stacked scene arrays."""
-    from .methods import _fd_map
     o = np.where(valid > 0, np.nan_to_num(obs), 0.0)
     h = dx * pixel_cells
-    fd = jax.jit(jax.vmap(lambda y, m, uu, vv: _fd_map(y, m, uu, vv, pixel_cells, h, kernel, ratio,
-                                                       lifetime)[0]))
-    E = np.asarray(fd(jnp.asarray(o), jnp.asarray(valid, jnp.float64), jnp.asarray(u), jnp.asarray(v)))
+    E = np.asarray(_fd_maps(jnp.asarray(o), jnp.asarray(valid, jnp.float64), jnp.asarray(u), jnp.asarray(v),
+                            jnp.asarray(float(h)), jnp.asarray(float(kernel)), jnp.asarray(float(ratio)),
+                            jnp.asarray(float(lifetime)), k=pixel_cells))
     E = np.nan_to_num(E) * dx * dx / EMISSION_SCALE            # per model cell
     x = np.stack([np.asarray(upsample(jnp.asarray(o / OBS_SCALE), pixel_cells)),
                   np.asarray(upsample(jnp.asarray(valid, jnp.float64), pixel_cells)),
                   u / 10.0, v / 10.0, np.asarray(upsample(jnp.asarray(E), pixel_cells))], -1)
     return x.astype(np.float32)
+
+
+@partial(jax.jit, static_argnames=("k",))
+def _fd_maps(o, valid, u, v, h, kernel, ratio, lifetime, *, k):
+    """Flux-divergence maps of a stack of scenes (compiled once per shape and ``k``)."""
+    from .methods import _fd_map
+    return jax.vmap(lambda y, m, uu, vv: _fd_map(y, m, uu, vv, k, h, kernel, ratio, lifetime)[0])(o, valid, u, v)
 
 
 def targets(area_emission, point_rates, point_cells, dx, sigma) -> np.ndarray:
