@@ -38,7 +38,7 @@ from process_models.transport import Grid, TransportForcing, TransportModel
 from .operator import ObservationConfig, footprint_average, observe, real_masks
 
 __all__ = ["SceneConfig", "wind_windows", "scene_inputs", "scene_keys", "simulate_scenes", "generate_dataset",
-           "load_dataset", "SCENE_FIELDS"]
+           "load_dataset", "SCENE_FIELDS", "WindError", "perturbed_winds"]
 
 SCENE_FIELDS = ("obs", "valid", "clean", "u", "v", "area_emission", "point_rates", "point_cells",
                 "lifetime", "ratio", "kernel", "noise_std", "total_emission")
@@ -249,3 +249,43 @@ def load_dataset(directory, chunks=None) -> dict:
         files = [files[i] for i in chunks]
     parts = [dict(np.load(f)) for f in files]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+@dataclass(frozen=True)
+class WindError:
+    """An imperfect wind for the inversions (no inverse crime): what a reanalysis such as
+    ERA5 (31-km grid) gives instead of the true km-scale wind. The true field is smoothed
+    with a Gaussian of ``smoothing`` (the unresolved scales are lost, a representation
+    error), its vectors are turned by an angle drawn from N(0, ``direction_sd``) and its
+    speed scaled by ``exp(N(0, speed_log_sd))`` per scene. The magnitudes are assumptions of
+    the study (the methods' stated relative wind uncertainty is 10 %), not a fitted ERA5
+    error model."""
+
+    smoothing: float = 15e3
+    """Gaussian sd of the smoothing. Units: m."""
+    direction_sd: float = 10.0
+    """Units: degree."""
+    speed_log_sd: float = 0.10
+    """Units: 1."""
+
+    @property
+    def wind_rel_sd(self) -> float:
+        """Relative wind uncertainty the inversions should carry: speed and cross-wind
+        (direction) parts in quadrature. Units: 1."""
+        return float(np.hypot(self.speed_log_sd, np.deg2rad(self.direction_sd)))
+
+
+def perturbed_winds(u, v, seed: int, index: int, error: WindError = WindError(), dx: float = 2000.0):
+    """The imperfect wind of scene ``index`` (numpy (N, N) u, v in m s-1; depends only on
+    ``(seed, index)``): see :class:`WindError`."""
+    u = np.asarray(u, float)
+    v = np.asarray(v, float)
+    if u.shape != v.shape or u.ndim != 2:
+        raise ValueError(f"perturbed_winds: u {u.shape} and v {v.shape} must be equal 2-D grids.")
+    rng = np.random.default_rng([seed, index, 7919])
+    s = error.smoothing / dx
+    us = gaussian_filter(u, s, mode="nearest") if s > 0 else u
+    vs = gaussian_filter(v, s, mode="nearest") if s > 0 else v
+    th = np.deg2rad(rng.normal(0.0, error.direction_sd))
+    f = np.exp(rng.normal(0.0, error.speed_log_sd))
+    return f * (np.cos(th) * us - np.sin(th) * vs), f * (np.sin(th) * us + np.cos(th) * vs)
