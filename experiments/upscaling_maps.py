@@ -255,7 +255,9 @@ def run_settings(st: Settings) -> dict:
         "## Daily upscaling maps (issue 13, item 5)\n\n" + re.sub(r"(?m)^\* ", "- ", __doc__.split("\n\n")[1])
         .replace("``", "`").replace(":mod:", "").replace(":func:", "") + "\n",
         f"Models fitted on {st.sites} ({', '.join(f'{k} {v:.0f} s' for k, v in fit_s.items())}).\n\n"
-        "### Budgets per land-cover class (domain; period totals, and scaled to a year)\n\n" + markdown_table(tab, ".3g"),
+        "### Budgets per land-cover class (domain)\n\nPeriod totals (g C m-2, t C) with the sd of the area "
+        "mean for pixel errors independent and fully correlated; `NEE g C m-2 yr-1` is the period's rate x "
+        "365.25 / days (an annual budget only for a whole-year run).\n\n" + markdown_table(tab, ".3g"),
         "### Engine throughput (in process, 2 shared cores: lower bounds)\n\n" + markdown_table(speed, ".3g")]
     write_report(out, "Upscaling maps", sections, figs)
     return metrics

@@ -439,8 +439,9 @@ class CoupledDailyMapModel:
 
     def fingerprint(self) -> str:
         import jax
-        h = hashlib.sha256(repr(self).encode())
-        for leaf in jax.tree.leaves(self.emulator._state):
+        from flax import nnx
+        h = hashlib.sha256((repr(self) + repr(self.emulator.config)).encode())
+        for leaf in jax.tree.leaves(nnx.state(self.emulator.network)):
             h.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
         return h.hexdigest()[:16]
 
@@ -560,11 +561,11 @@ def prepare_daily(cfg: MapConfig, *, model=None, observations=None, meteorology=
     (pivot fit, land cover, grid) with the richer meteorology of :func:`daily_meteorology`
     and the daily map model (:func:`build_daily_model`)."""
     from .engine import _fingerprint, prepare
+    adapter = build_daily_model(cfg, model)          # first: a missing model fails before any reading
     hours = period_hours(cfg.run)
     met = meteorology if meteorology is not None else daily_meteorology(cfg, hours)
     base = cfg.replace(model=ModelConfig(name="vprm", table=cfg.model.table, temperatures=cfg.model.temperatures))
     ctx = prepare(base, observations=observations, meteorology=met, fractions=fractions, pivot=pivot)
-    adapter = build_daily_model(cfg, model)
     ctx = dataclasses.replace(ctx, config=cfg, model=adapter)
     ctx.fingerprint = hashlib.sha256((_fingerprint(cfg, "daily", ctx.params) + adapter.fingerprint())
                                      .encode()).hexdigest()[:16]

@@ -84,6 +84,18 @@ def test_daily_config_errors_name_the_key(section, key, value, named):
     assert e.value.variable == named
 
 
+def test_a_daily_model_that_is_not_given_is_named(tmp_path):
+    from assimilation.maps import prepare
+    raw = _raw()
+    raw["model"]["name"] = "coupled_daily"
+    with pytest.raises(DataValidationError) as e:
+        prepare(config_from_dict(raw))
+    assert e.value.variable == "daily.emulator_dir"
+    with pytest.raises(DataValidationError) as e:
+        prepare(config_from_dict(raw), model=object())
+    assert e.value.variable == "model.name"
+
+
 def test_hourly_fingerprint_ignores_the_daily_section():
     """The [daily] options enter the fingerprint of daily runs only: hourly stores written
     before the daily mode existed still resume."""
