@@ -25,8 +25,11 @@
 #
 # What it shows: RMSE and 90 % coverage on withheld S2 dates (25 %, at random and in
 # 30-60-day blocks) for linear, Whittaker, Kalman, multi-resolution Kalman and learned
-# pivots; maps of the pivot and its sd; and whether the pivot improves a VPRM NEE fit at
-# the US-PFa tower over raw MODIS EVI.
+# pivots (the learned sd calibrated on validation dates disjoint from the withheld ones);
+# maps of the pivot and its sd; whether the pivot improves a VPRM NEE fit at the US-PFa
+# tower over raw MODIS EVI; and the learned and multires pivots of EVI and LSWI as the
+# regional map engine's satellite input (`run_map(config, pivot=...)`), their NEE totals
+# against the engine's own Kalman pivot.
 
 # %% [markdown]
 # ## Run the study

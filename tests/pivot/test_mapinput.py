@@ -75,9 +75,12 @@ def _compare(phys, given):
     return abs(d.mean()) / float(a["gpp_total"].mean()), float(np.mean(np.abs(d) <= 1.645 * both)), a, b
 
 
+@pytest.mark.slow
 @pytest.mark.standard_promotion(ADAM)
 def test_multires_pivot_runs_the_map_engine_and_agrees_with_its_kalman_pivot(tmp_path):
-    """Tolerance: the window-mean NEE totals differ by at most 10 % of the GPP total, and
+    """About 20 s of CPU (two maximum-likelihood fits compiled: multires and the engine's
+    Kalman); the quick pivot study runs the engine on a learned pivot in the default suite.
+    Tolerance: the window-mean NEE totals differ by at most 10 % of the GPP total, and
     the pixel differences lie within the two runs' combined 90 % interval on >= 90 % of the
     pixels (the pivots fuse the same reflectances; multires adds the 300 m proxy)."""
     from assimilation.maps import run_map

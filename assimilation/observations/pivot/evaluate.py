@@ -37,7 +37,7 @@ from .sensors import fapar_from_ndvi, lai_from_ndvi
 __all__ = ["withhold_dates", "to_pivot", "validate_pivot", "PIVOT_VARIABLES", "PIVOT_UNITS", "evaluate_pivots",
            "METHODS", "downstream_vprm_regression", "pivot_point_park_falls"]
 
-PIVOT_UNITS = {"evi": "1", "ndvi": "1", "lswi": "1", "nirv": "1", "lai": "m2 m-2", "fapar": "1"}
+PIVOT_UNITS = {"evi": "1", "evi2": "1", "ndvi": "1", "lswi": "1", "nirv": "1", "lai": "m2 m-2", "fapar": "1"}
 PIVOT_VARIABLES = tuple(PIVOT_UNITS)
 METHODS = ("linear", "whittaker", "kalman", "multires", "multires_resid", "learned", "learned_phys")
 
@@ -143,7 +143,8 @@ def _score_rows(rows, mode, method, index, y, test, mean, osd, seconds):
 def evaluate_pivots(obs, proxies: dict, *, eval_pixels, modes=("random", "block"), fraction: float = 0.25,
                     block_days=(30, 60), seed: int = 0, methods=METHODS, indices=("ndvi", "evi"),
                     fit_steps: int = 100, learned_config=None, train_config=None, s1=None,
-                    checkpoint_root=None, progress=None, train_pixels=None):
+                    checkpoint_root=None, progress=None, train_pixels=None, calibrate: bool = True,
+                    calibration_fraction: float = 0.2):
     """Withhold S2 dates, fill with every method, score NDVI/EVI on the withheld dates.
 
     obs : :class:`.sensors.S2Observations` (screened); proxies : ``{index: CoarseProxy}``;
@@ -151,10 +152,14 @@ def evaluate_pivots(obs, proxies: dict, *, eval_pixels, modes=("random", "block"
     s1 : optional (P, T) Sentinel-1 proxy values and mask (tuple) as an extra learned input.
     train_pixels : pixels the learned models train on (with ``eval_pixels``; default those only).
         The withheld dates are hidden from training as from every other method.
+    calibrate : calibrate the learned models' sd (:func:`.learned.train_calibrated`): a
+        ``calibration_fraction`` of the remaining dates (drawn in the same mode, random or
+        blocks, so disjoint from the evaluation dates) is hidden from the learned models'
+        training and input, and one conformal scale per index is fitted on it.
     Returns (table DataFrame, {(mode, method): {index: (mean, obs_sd)}}, extras dict).
     """
     from .hybrid import correct_coarse, fit_coarse_residual, physics_informed_series
-    from .learned import LearnedConfig, PixelSeries, predict, train_pivot_mae
+    from .learned import LearnedConfig, PixelSeries, predict, train_calibrated, train_pivot_mae
     ev = np.asarray(eval_pixels)
     pool = np.unique(np.concatenate([ev, np.asarray(ev if train_pixels is None else train_pixels)]))
     pos = np.searchsorted(pool, ev)
@@ -163,6 +168,10 @@ def evaluate_pivots(obs, proxies: dict, *, eval_pixels, modes=("random", "block"
     for mode in modes:
         train, test = withhold_dates(obs.mask, fraction, mode, block_days, seed)
         extras[(mode, "test_share")] = float(test.sum() / max(obs.mask.sum(), 1))
+        # calibration dates of the learned sd: withheld from the remaining (training) dates in
+        # the same mode, so disjoint from the evaluation dates by construction
+        fit_mask, cal = withhold_dates(train, calibration_fraction, mode, block_days, seed + 1)
+        prior = {}
         mr_out = {}
         for ix in indices:
             y, sd = obs.values[ix], obs.sd[ix]
@@ -185,6 +194,13 @@ def evaluate_pivots(obs, proxies: dict, *, eval_pixels, modes=("random", "block"
             osd_all = fine_predictive_sd(mr, sd[pool])
             sel = lambda a: a[pos]  # noqa: E731
             mr_out[ix] = (mean_all, sd_all)
+            if "learned_phys" in methods:
+                # the physical prior of learned_phys must not see the calibration dates either
+                # (the parameters fitted above are kept: only the smoothers are re-run)
+                prior[ix] = mr_out[ix] if not calibrate else (lambda r: (r.mean, r.sd))(multires_fuse(
+                    y, fit_mask, sd, pr.values, pr.mask, pr.cell, seed=seed, pixels=pool,
+                    cell_process=mr.cell_fit.process, cell_sensors=mr.cell_fit.sensors,
+                    pixel_params=mr.pixel_params))
             if "multires" in methods:
                 _score_rows(rows, mode, "multires", ix, y[ev], test[ev], sel(mean_all), sel(osd_all),
                             time.perf_counter() - t0)
@@ -221,22 +237,30 @@ def evaluate_pivots(obs, proxies: dict, *, eval_pixels, modes=("random", "block"
                 t0 = time.perf_counter()
                 s_m, c_m = series, cfg
                 if m == "learned_phys":
-                    pm = np.stack([mr_out[ix][0] for ix in indices], -1)
-                    ps = np.stack([mr_out[ix][1] for ix in indices], -1)
+                    pm = np.stack([prior[ix][0] for ix in indices], -1)
+                    ps = np.stack([prior[ix][1] for ix in indices], -1)
                     s_m = physics_informed_series(series, pm, ps)
                     from dataclasses import replace
                     c_m = replace(cfg, phys_weight=max(cfg.phys_weight, 1.0),
                                   pretrain_steps=cfg.pretrain_steps or max(train_config.steps // 4, 1))
                 ck = None if checkpoint_root is None else f"{checkpoint_root}/{mode}_{m}"
-                res = train_pivot_mae(s_m, c_m, train_config, checkpoint_dir=ck,
-                                      pretrain_checkpoint_dir=None if ck is None else ck + "_pre")
+                pre = None if ck is None else ck + "_pre"
+                if calibrate:
+                    res, scales = train_calibrated(s_m, c_m, train_config, cal[pool], checkpoint_dir=ck,
+                                                   pretrain_checkpoint_dir=pre)
+                else:
+                    res = train_pivot_mae(s_m, c_m, train_config, checkpoint_dir=ck, pretrain_checkpoint_dir=pre)
+                    scales = np.ones(len(indices))
                 sub = PixelSeries(series.values[pos], series.mask[pos], series.sensor_of, series.target, doy)
                 _, mean, s = predict(res.model, sub)
                 dt = time.perf_counter() - t0
                 for k, ix in enumerate(indices):
                     _score_rows(rows, mode, m, ix, obs.values[ix][ev], test[ev], mean[..., k].astype(float),
-                                s[..., k].astype(float), dt)
-                    fills.setdefault((mode, m), {})[ix] = (mean[..., k], s[..., k])
+                                scales[k] * s[..., k].astype(float), dt)
+                    raw = score(obs.values[ix][ev], test[ev], mean[..., k].astype(float), s[..., k].astype(float))
+                    extras[(mode, m, ix, "calibration")] = {"scale": float(scales[k]),
+                                                            "coverage90_uncalibrated": raw["coverage90"]}
+                    fills.setdefault((mode, m), {})[ix] = (mean[..., k], scales[k] * s[..., k])
                 extras[(mode, m, "train")] = {"best_val_loss": res.best_val_loss, "steps": res.steps_done}
                 if progress is not None:
                     progress.update()
