@@ -129,14 +129,35 @@ def _input_normaliser(spec, data, n_rows=4096, seed=0):
     return Normaliser.fit(np.asarray(x))
 
 
-def rollout_loss(spec, scales, sd, window: int):
-    """Loss of K-day rollouts from process-model states (module docstring)."""
+DEFAULT_LOSS_WEIGHTS = {"soil_water_top": 3.0}
+"""Loss-term weights of :func:`rollout_loss` (1 for every term not named): the fluxes of
+:data:`LOSS_FLUXES`, ``nee`` (0: NEE is not a separate term, it is Reco - GPP), the top
+soil layer ``soil_water_top`` (other layers 1)."""
+
+
+def _loss_weights(weights):
+    w = {**DEFAULT_LOSS_WEIGHTS, **(weights or {})}
+    bad = sorted(set(w) - set(LOSS_FLUXES) - {"nee", "soil_water_top"})
+    if bad:
+        raise KeyError(f"loss_weights {bad}: the weighted terms are {list(LOSS_FLUXES)}, 'nee' and "
+                       "'soil_water_top'.")
+    return w
+
+
+def rollout_loss(spec, scales, sd, window: int, loss_weights=None):
+    """Loss of K-day rollouts from process-model states (module docstring); ``loss_weights``
+    multiply the terms (:data:`DEFAULT_LOSS_WEIGHTS`; a ``nee`` weight > 0 adds the day's NEE
+    scaled by its training sd)."""
+    w = _loss_weights(loss_weights)
+    names = LOSS_FLUXES + (("nee",) if w.get("nee", 0.0) > 0 else ())
     lo = jnp.asarray(spec.param_space.lower, jnp.float32)
     span = jnp.asarray(np.subtract(spec.param_space.upper, spec.param_space.lower), jnp.float32)
-    flux_idx = jnp.asarray([FLUXES.index(k) for k in LOSS_FLUXES])
-    flux_sd = jnp.asarray(sd["fluxes"], jnp.float32)
+    flux_idx = jnp.asarray([FLUXES.index(k) for k in names])
+    flux_sd = jnp.asarray(sd["fluxes"] + ([sd["nee"]] if "nee" in names else []), jnp.float32)
+    flux_w = jnp.asarray([w.get(k, 1.0) for k in names], jnp.float32)
+    n_flux = float(np.sum([w.get(k, 1.0) for k in names]))
     theta_sd = jnp.asarray(sd["theta"], jnp.float32)
-    layer_w = jnp.asarray([3.0] + [1.0] * (N_LAYERS - 1), jnp.float32)
+    layer_w = jnp.asarray([w["soil_water_top"]] + [1.0] * (N_LAYERS - 1), jnp.float32)
     swe_sd = jnp.float32(sd["swe"])
 
     def one(net, s0, f, th, ts, tf):
@@ -145,15 +166,16 @@ def rollout_loss(spec, scales, sd, window: int):
 
         def body(s, fm):
             s1, out = daily_step(net, s, DailyForcing.from_matrix(fm), params, unit, scales)
-            return s1, (state_to_vector(s1), jnp.stack([out[k] for k in LOSS_FLUXES]))
+            return s1, (state_to_vector(s1), jnp.stack([out[k] for k in names]))
 
         _, (states, fluxes) = jax.lax.scan(body, state_from_vector(s0), f)
         e_flux = (fluxes - tf[:, flux_idx]) / flux_sd
         e_theta = (states[:, :N_LAYERS] - ts[:, :N_LAYERS]) / theta_sd
         e_swe = (states[:, N_LAYERS] - ts[:, N_LAYERS]) / swe_sd
         e_pool = (jnp.log(jnp.maximum(states[:, POOL_SLICE], 1e-6)) - jnp.log(ts[:, POOL_SLICE])) / 0.02
-        return (jnp.mean(e_flux ** 2) * len(LOSS_FLUXES) + jnp.mean(layer_w * e_theta ** 2) * N_LAYERS
-                + jnp.mean(e_swe ** 2) + 0.2 * jnp.mean(e_pool ** 2) * 6) / (len(LOSS_FLUXES) + N_LAYERS + 2.2)
+        # with the default weights: (mean of the 8 flux terms x 8 + ...), as before the weights existed
+        return (jnp.mean(flux_w * e_flux ** 2) * len(names) + jnp.mean(layer_w * e_theta ** 2) * N_LAYERS
+                + jnp.mean(e_swe ** 2) + 0.2 * jnp.mean(e_pool ** 2) * 6) / (n_flux + N_LAYERS + 2.2)
 
     def loss(net, batch):
         per = jax.vmap(lambda s0, f, th, ts, tf: one(net, s0, f, th, ts, tf))(
@@ -182,9 +204,10 @@ class DailyWindows:
 
 
 def train_daily_emulator(data_dir, spec, *, hidden=(128, 128), window: int = 16, config: TrainConfig = TrainConfig(),
-                         n_val: int = 8, checkpoint_dir=None, metrics_path=None, seed: int = 0):
+                         n_val: int = 8, checkpoint_dir=None, metrics_path=None, seed: int = 0, loss_weights=None):
     """Train the daily emulator on the runs of :func:`generate_daily` (last ``n_val``
-    trajectories held out for early stopping). Returns ``(DailyCoupledEmulator, TrainResult)``."""
+    trajectories held out for early stopping; ``loss_weights`` see :func:`rollout_loss`).
+    Returns ``(DailyCoupledEmulator, TrainResult)``."""
     data = load_daily(data_dir)
     n = data["params"].shape[0]
     tr = {k: v[: n - n_val] for k, v in data.items()}
@@ -193,7 +216,8 @@ def train_daily_emulator(data_dir, spec, *, hidden=(128, 128), window: int = 16,
     fl = tr["fluxes"]
     sd = {"fluxes": [max(float(fl[..., FLUXES.index(k)].std()), 1e-3) for k in LOSS_FLUXES],
           "theta": list(np.maximum(tr["states"][..., :N_LAYERS].std((0, 1)), 1e-3)),
-          "swe": max(float(tr["states"][..., N_LAYERS].std()), 1.0)}
+          "swe": max(float(tr["states"][..., N_LAYERS].std()), 1.0),
+          "nee": max(float(fl[..., FLUXES.index("nee")].std()), 1e-3)}
     sd = {k: ([float(x) for x in v] if isinstance(v, list) else float(v)) for k, v in sd.items()}
     mean = lambda k: float(fl[..., FLUXES.index(k)].mean())    # noqa: E731
     scales = {"gpp": max(mean("gpp"), 0.5) / np.log(2), "transpiration": max(mean("transpiration"), 0.1) / np.log(2),
@@ -201,12 +225,13 @@ def train_daily_emulator(data_dir, spec, *, hidden=(128, 128), window: int = 16,
               "drainage": max(mean("drainage"), 0.05) / np.log1p(np.exp(-1.0))}
     scales = {k: float(v) for k, v in scales.items()}
     net = DailyNetwork(len(spec.param_space.names), tuple(hidden), norm, rngs=nnx.Rngs(seed))
-    loss = rollout_loss(spec, scales, sd, window)
+    loss = rollout_loss(spec, scales, sd, window, loss_weights)
     val = DailyWindows(va, 256, window, seed=seed + 99)(0)
     res = fit(net, loss, DailyWindows(tr, config.batch_size, window, seed=seed), val, config,
               checkpoint_dir=checkpoint_dir, metrics_path=metrics_path)
     cfg = {"hidden": list(hidden), "input_normaliser": norm.to_dict(), "scales": scales, "window": window,
-           "spec": dict(spec.metadata.get("spec_kwargs", {})), "loss_sd": sd, "trained_steps": res.steps_done}
+           "spec": dict(spec.metadata.get("spec_kwargs", {})), "loss_sd": sd, "trained_steps": res.steps_done,
+           "loss_weights": _loss_weights(loss_weights)}
     return DailyCoupledEmulator(res.model, spec, cfg), res
 
 

@@ -141,3 +141,26 @@ def test_simulate_vectors_equals_simulate_and_save_load_round_trips(tmp_path):
     emu.save(tmp_path / "daily")
     back = DailyCoupledEmulator.load(tmp_path / "daily")
     tree_allclose(back.simulate(params, daily_forcing(f), s0), out, rtol=1e-12)
+
+
+def test_rollout_loss_weights_default_to_the_unweighted_loss_and_each_weight_acts():
+    from emulator.daily_train import FLUXES, LOSS_FLUXES, rollout_loss
+    emu = _emulator(0.3)
+    spec, net, k = emu.spec, emu.network, 2
+    params = enf_params()
+    f = _forcing()
+    s0 = np.asarray(state_to_vector(CoupledModel().initial_state(params, f)), np.float32)
+    rng = np.random.default_rng(4)
+    theta = np.asarray([spec.model.get_parameter(params, n) for n in spec.param_space.names], np.float32)
+    batch = {"state0": np.stack([s0, s0]), "forcing": np.asarray(daily_forcing(f).to_matrix()[None, :k].repeat(2, 0),
+                                                                  np.float32),
+             "params": np.stack([theta, theta]), "states": np.broadcast_to(s0, (2, k, s0.size)).astype(np.float32)
+             * np.float32(1.01), "fluxes": rng.uniform(0.1, 3.0, (2, k, len(FLUXES))).astype(np.float32)}
+    sd = {"fluxes": [1.0] * len(LOSS_FLUXES), "theta": [0.05] * 8, "swe": 1.0, "nee": 2.0}
+    loss = lambda w: float(rollout_loss(spec, {}, sd, k, w)(net, batch))       # noqa: E731
+    base = loss(None)
+    assert np.isfinite(base)
+    assert loss({"soil_water_top": 3.0, "nee": 0.0}) == base          # the defaults, stated
+    assert loss({"et": 4.0, "nee": 2.0}) != base
+    with pytest.raises(KeyError, match="loss_weights"):
+        loss({"latent_heat": 1.0})
