@@ -55,7 +55,7 @@ from process_models.units import DataValidationError
 
 from .tables import CLASSES, FEATURES, _diurnal, add_derived_features
 
-__all__ = ["site_bags", "STATE_FEATURES", "TARGETS", "TreeConfig", "TreeModel", "NetConfig", "MLPModel", "HybridModel",
+__all__ = ["site_bags", "oob_sd_factor", "weighted_quantile", "STATE_FEATURES", "TARGETS", "TreeConfig", "TreeModel", "NetConfig", "MLPModel", "HybridModel",
            "EnsembleMLP", "feature_matrix", "make_model"]
 
 TARGETS = ("nee", "gpp", "reco")
@@ -160,7 +160,36 @@ class TreeConfig:
     """Mean models, each on a bootstrap of sites (site bagging; 1 = one model on all)."""
     site_keep: float = 0.7
     """Probability that a site is in a bag."""
+    calibrate: bool = True
+    """Scale the predictive sd by the out-of-bag (out-of-site) factor of :func:`oob_sd_factor`."""
     seed: int = 0
+
+
+def weighted_quantile(values, weights, q: float) -> float:
+    """The ``q`` quantile of ``values`` with non-negative ``weights`` (step CDF)."""
+    v, w = np.asarray(values, float), np.asarray(weights, float)
+    o = np.argsort(v)
+    c = np.cumsum(w[o])
+    return float(v[o][np.searchsorted(c, q * c[-1])])
+
+
+def oob_sd_factor(y, mean_oob, sd, sid, has_oob, level: float = 0.9, bounds=(0.5, 20.0)) -> float:
+    """Out-of-site calibration factor c of the predictive sd: the ``level`` quantile of
+    |y - mean_oob| / sd over the training rows, each site weighted equally, divided by the
+    normal quantile, so that mean +- Z90 c sd covers ``level`` of the out-of-bag residuals.
+    ``mean_oob`` is the prediction of the members/bags that did not see the row's site
+    (jackknife+-after-bootstrap idea, Kim, Xu & Barber 2020, NeurIPS 33; split-conformal
+    scaling, Lei et al. 2018, JASA 113, 1094). 1.0 when fewer than 2 sites have
+    out-of-bag rows. Unit 1."""
+    ok = np.asarray(has_oob, bool) & np.isfinite(y) & np.isfinite(mean_oob) & (np.asarray(sd) > 0)
+    if np.unique(np.asarray(sid)[ok]).size < 2:
+        return 1.0
+    sid = np.asarray(sid)[ok]
+    _, inv, cnt = np.unique(sid, return_inverse=True, return_counts=True)
+    r = np.abs(np.asarray(y)[ok] - np.asarray(mean_oob)[ok]) / np.asarray(sd)[ok]
+    z = 0.5 * (1.0 + level)
+    from scipy.stats import norm
+    return float(np.clip(weighted_quantile(r, 1.0 / cnt[inv], level) / norm.ppf(z), *bounds))
 
 
 def site_bags(sites, n_bags: int, keep: float, seed: int) -> np.ndarray:
@@ -181,7 +210,9 @@ class TreeModel(_Base):
     """Gradient-boosted trees (LightGBM): per flux ``bags`` weighted L2 mean models, each
     on a bootstrap of the training sites (their mean is the prediction, their spread the
     between-site epistemic part), and 5 %/95 % quantile models on all rows (aleatoric part):
-    ``sd^2 = ((q95 - q05) / (2 Z90))^2 + var_bags``."""
+    ``sd^2 = ((q95 - q05) / (2 Z90))^2 + var_bags``, times the out-of-bag calibration
+    factor of :func:`oob_sd_factor` (``config.calibrate``; the bags that did not see a
+    training site predict it, which is the out-of-site error the interval must cover)."""
 
     def __init__(self, config: TreeConfig = TreeConfig()):
         self.config = config
@@ -210,26 +241,37 @@ class TreeModel(_Base):
             if ok.sum() < 10:
                 raise DataValidationError(f"has only {ok.sum()} rows with {k}.", source="TreeModel.fit",
                                           variable=k, fix="add towers with this flux to the table.")
-            means = []
+            means, seen = [], []
             for b in bags:
                 use = ok & (b[sid] > 0)
-                if use.sum() < 10:           # this bag's sites lack the flux: use all sites
-                    use = ok
+                fallback = use.sum() < 10    # this bag's sites lack the flux: use all sites
+                use = ok if fallback else use
                 means.append(self._train(x[use], y[use], w[use], "regression"))
-            self.models[k] = {"mean": means,
+                seen.append(np.ones(ok.size, bool) if fallback else b[sid] > 0)
+            self.models[k] = {"mean": means, "factor": 1.0,
                               "q05": self._train(x[ok], y[ok], w[ok], "quantile", 0.05),
                               "q95": self._train(x[ok], y[ok], w[ok], "quantile", 0.95)}
+            if c.calibrate:
+                seen = np.stack(seen)                                   # (bags, N)
+                mean, sd, bag = self._moments(k, x[ok])
+                oob = ~seen[:, ok]
+                m_oob = np.sum(bag * oob, 0) / np.maximum(oob.sum(0), 1)
+                self.models[k]["factor"] = oob_sd_factor(y[ok], m_oob, sd, sid[ok], oob.any(0))
         return self
+
+    def _moments(self, k, x):
+        m = self.models[k]
+        bag = np.stack([b.predict(x) for b in m["mean"]])
+        lo, hi = m["q05"].predict(x), m["q95"].predict(x)
+        sd = np.sqrt((np.maximum(hi - lo, 1e-3) / (2 * Z90)) ** 2 + bag.var(0))
+        return bag.mean(0), sd, bag
 
     def predict(self, table: xr.Dataset) -> xr.Dataset:
         x = feature_matrix(table, self.config.features)
         mean, sd = {}, {}
         for k in TARGETS:
-            m = self.models[k]
-            bag = np.stack([b.predict(x) for b in m["mean"]])
-            mean[k] = bag.mean(0)
-            lo, hi = m["q05"].predict(x), m["q95"].predict(x)
-            sd[k] = np.sqrt((np.maximum(hi - lo, 1e-3) / (2 * Z90)) ** 2 + bag.var(0))
+            mean[k], s, _ = self._moments(k, x)
+            sd[k] = s * self.models[k].get("factor", 1.0)
         return _prediction(np.arange(x.shape[0]), mean, sd)
 
 
@@ -280,6 +322,9 @@ class NetConfig:
     """Each member trains on the sites of its own Bernoulli(site_keep) draw (site bagging:
     members disagree where the sites disagree, which widens the out-of-site interval);
     1.0 = every member on every site (plain deep ensemble)."""
+    calibrate: bool = True
+    """Scale the predictive sd by the out-of-bag factor of :func:`oob_sd_factor` (the
+    members that did not see a training site predict it); needs ``site_keep < 1``."""
     seed: int = 0
     progress: bool = False
 
@@ -377,7 +422,25 @@ class _NetModel(_Base):
         res = fit(net, self._loss, batch_fn, val_batch, cfg, checkpoint_dir=checkpoint_dir,
                   metrics_path=metrics_path, stop_after=stop_after)
         self.net, self.train_result = res.model, res
+        self.sd_factor = {k: 1.0 for k in TARGETS}
+        if c.calibrate and self.keep.min() < 1:
+            self.sd_factor = self._oob_factors(table, data["sid"])
         return self
+
+    def _oob_factors(self, table, sid) -> dict:
+        """Per flux :func:`oob_sd_factor` of the mixture of the members that did not train
+        on each row's site."""
+        a = {k: jnp.asarray(v) for k, v in self._arrays(table).items()}
+        gpp, reco, sd = (np.asarray(v, float) for v in self._jit_heads(a))
+        oob = self.keep[:, sid] == 0                                        # (M, N)
+        n = np.maximum(oob.sum(0), 1)
+        out = {}
+        for i, (k, mk) in enumerate(zip(TARGETS, (reco - gpp, gpp, reco))):
+            mu = np.sum(mk * oob, 0) / n
+            var = np.sum((sd[..., i] ** 2 + mk ** 2) * oob, 0) / n - mu ** 2
+            out[k] = oob_sd_factor(np.asarray(table[k].values, float), mu, np.sqrt(np.maximum(var, 1e-12)), sid,
+                                   oob.any(0))
+        return out
 
     def _init_net(self, n_in):
         c = self.config
@@ -394,7 +457,8 @@ class _NetModel(_Base):
         for i, k in enumerate(TARGETS):                     # deep-ensemble mixture moments
             mu = mean_m[k].mean(0)
             var = (sd[..., i] ** 2 + mean_m[k] ** 2).mean(0) - mu ** 2
-            mean[k], out_sd[k] = mu, np.sqrt(np.maximum(var, 0.0))
+            mean[k] = mu
+            out_sd[k] = np.sqrt(np.maximum(var, 0.0)) * getattr(self, "sd_factor", {}).get(k, 1.0)
         return _prediction(np.arange(gpp.shape[1]), mean, out_sd)
 
     def _jit_heads(self, a):

@@ -25,14 +25,17 @@
 #
 # What it shows: leave-one-site-out daily R2, RMSE, anomaly R2, annual NEE error and 90 %
 # interval coverage for each model on the same folds, per tower and pooled, and the
-# CH-Dav JJA anomalies of 2018 and 2022 predicted with those years withheld.
+# CH-Dav JJA anomalies of 2018 and 2022 predicted with those years withheld; and a
+# synthetic twin (the coupled model as truth over the Romania Sentinel-2 cube, a few
+# "tower" pixels for training) that scores the models' spatial skill where the truth is
+# known (maps and scatter of the period totals).
 
 # %% [markdown]
 # ## Run the study
 #
 # The study runs in its quick configuration (about a minute on a laptop) unless the
 # environment variable `ECOFLUX_NOTEBOOK_MODE` is `full`. Its outputs (`REPORT.md`,
-# `metrics.json`, `site_metrics.csv`, `drought.csv`, PNG figures) go to
+# `metrics.json`, `site_metrics.csv`, `drought.csv`, `twin_skill.csv`, PNG figures) go to
 # `$ECOFLUX_NOTEBOOK_OUT/upscaling_study` (default
 # `experiments/output/notebooks/upscaling_study` in the repository). The same run from a
 # shell: `python -m experiments.upscaling_study --quick --out <folder>`.

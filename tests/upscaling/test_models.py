@@ -153,3 +153,32 @@ def test_predict_dataset_grid_equals_rows(table):
     one = grid.isel(y=[0], x=[1]).squeeze("y").rename(x="site")
     alt = m.predict_dataset(one)
     assert np.allclose(alt["nee"].values[:, 0], out["nee"].values[:, 0, 1])
+
+
+def test_oob_sd_factor_scales_intervals_to_the_out_of_site_residuals():
+    from emulator.upscaling.models import oob_sd_factor, weighted_quantile
+    rng = np.random.default_rng(4)
+    n = 4000
+    sid = np.repeat([0, 1, 2, 3], n // 4)
+    y = rng.normal(0.0, 2.0, n)                        # residual sd 2, predicted sd 1: factor ~ 2
+    f = oob_sd_factor(y, np.zeros(n), np.ones(n), sid, np.ones(n, bool))
+    assert f == pytest.approx(2.0, rel=0.1)
+    # every site counts the same: a site with 9x the rows and tiny residuals does not dominate
+    sid2 = np.concatenate([np.zeros(9000, int), np.ones(1000, int)])
+    y2 = np.concatenate([rng.normal(0, 0.1, 9000), rng.normal(0, 3.0, 1000)])
+    f2 = oob_sd_factor(y2, np.zeros(y2.size), np.ones(y2.size), sid2, np.ones(y2.size, bool))
+    assert f2 > 1.0 > weighted_quantile(np.abs(y2), np.ones(y2.size), 0.9) / 1.645
+    assert oob_sd_factor(y, np.zeros(n), np.ones(n), np.zeros(n), np.ones(n, bool)) == 1.0   # one site
+
+
+def test_tree_calibration_widens_out_of_site_intervals(table):
+    # site B's GPP is twice the others': the bags that never saw a site miss it, and the
+    # calibrated interval is wider than the uncalibrated one
+    t = table.copy(deep=True)
+    quarter = np.array(list("ABCD"))[np.arange(t.sizes["sample"]) * 4 // t.sizes["sample"]]
+    t = t.assign_coords(site=("sample", quarter))
+    t["gpp"].values[quarter == "B"] *= 2.0
+    cfg = TreeConfig(n_estimators=60, bags=4, site_keep=0.5, seed=1)
+    cal, raw = TreeModel(cfg).fit(t), TreeModel(TreeConfig(**{**cfg.__dict__, "calibrate": False})).fit(t)
+    assert cal.models["gpp"]["factor"] > 1.0 and raw.models["gpp"]["factor"] == 1.0
+    assert np.all(cal.predict(t)["gpp_sd"].values >= raw.predict(t)["gpp_sd"].values * 0.999)
