@@ -91,6 +91,12 @@ class Scene:
     wind_rel_sd: float = 0.10
     diffusivity: float = 100.0
     """For the variational method. Units: m2 s-1."""
+    model_error_rel: float = 0.0
+    """Model error of the variational method's forward model (wind, diffusion) relative to
+    the scene's plume scale (99th percentile of the usable columns): the pixel error
+    variance is ``noise_std^2 + (model_error_rel * q99(obs))^2`` (observation plus
+    model error, uncorrelated, in the observation-error covariance; Rodgers 2000, Inverse
+    Methods for Atmospheric Sounding, sect. 3.2 and 10.1). Units: 1."""
     hours: float = 6.0
     """Emission history assumed by the variational method. Units: h."""
 
@@ -320,6 +326,9 @@ class VariationalConfig:
     area_prior_sd: float = 1e-10
     """Units: kg m-2 s-1."""
     log_lifetime_sd: float = 0.3
+    log_lifetime_bound: float = 0.6
+    """Gauss-Newton iterates keep ``|log(tau / tau_prior)| <= log_lifetime_bound`` (4 h prior:
+    2.2-7.3 h, the 2-8 h range of TROPOMI lifetimes, Lange et al. 2022, ACP 22:2745)."""
     max_iter: int = 60
     """L-BFGS iterations (solver 'lbfgs')."""
     gn_iter: int = 2
@@ -370,7 +379,9 @@ def variational(scene: Scene, config: VariationalConfig = VariationalConfig(),
     static = dict(n=n, k=scene.pixel_cells, cfg=config, model=model, steps=steps)
     if solver not in ("gauss_newton", "lbfgs"):
         raise ValueError(f"solver={solver!r}; use 'gauss_newton' or 'lbfgs'.")
-    ctrl, cov = _solver(solver, static)(arrays, background, std, obs, jnp.asarray(scene.noise_std**2))
+    plume = float(np.nanpercentile(np.where(scene.valid > 0, scene.obs, np.nan), 99)) if scene.model_error_rel else 0.0
+    obs_var = scene.noise_std**2 + (scene.model_error_rel * plume) ** 2
+    ctrl, cov = _solver(solver, static)(arrays, background, std, obs, jnp.asarray(obs_var))
     cov = np.asarray(cov)
     nA = B * B
     xhat = np.concatenate([np.asarray(ctrl["area"]), [float(ctrl["log_lifetime"])], np.asarray(ctrl["point"])])
@@ -405,11 +416,15 @@ def variational(scene: Scene, config: VariationalConfig = VariationalConfig(),
     return EmissionEstimate("variational", point, sd_p, total, sd_t, amap)
 
 
-def _gauss_newton(forward, background, std, obs, obs_var, n_iter):
+def _gauss_newton(forward, background, std, obs, obs_var, n_iter, bound=None):
+    """Gauss-Newton outer loops; ``bound`` (ravelled like the control, inf = none) keeps each
+    iterate within ``xb +- bound`` (a projected step: the lifetime is the one nonlinear
+    control, and an unbounded linearised step in it can leave the range where the
+    linearisation holds)."""
     xb, unravel = ravel_pytree(background)
     m = jnp.isfinite(obs).ravel()
     y = jnp.where(m, obs.ravel(), 0.0)
-    rinv = jnp.where(m, 1.0 / obs_var, 0.0)
+    rinv = jnp.where(m, 1.0 / jnp.broadcast_to(obs_var, obs.shape).ravel(), 0.0)
     binv = 1.0 / std**2
     g = lambda x: forward(unravel(x)).ravel()
 
@@ -417,7 +432,10 @@ def _gauss_newton(forward, background, std, obs, obs_var, n_iter):
         G = jax.jacfwd(g)(x)                                 # (Nobs, Nc)
         H = jnp.diag(binv) + G.T @ (rinv[:, None] * G)
         rhs = G.T @ (rinv * (y - g(x))) - binv * (x - xb)
-        return x + jnp.linalg.solve(H, rhs), None
+        x = x + jnp.linalg.solve(H, rhs)
+        if bound is not None:
+            x = jnp.clip(x, xb - bound, xb + bound)
+        return x, None
 
     x, _ = jax.lax.scan(outer, xb, None, length=n_iter)
     G = jax.jacfwd(g)(x)
@@ -434,7 +452,9 @@ def _solver(solver, static):
         def solve(arrays, background, std, obs, obs_var):
             fwd = lambda ctrl: _var_forward(arrays, ctrl, **static)
             if solver == "gauss_newton":
-                return _gauss_newton(fwd, background, std, obs, obs_var, cfg.gn_iter)
+                bound = jnp.full(std.shape, jnp.inf, std.dtype).at[background["area"].size].set(
+                    cfg.log_lifetime_bound)
+                return _gauss_newton(fwd, background, std, obs, obs_var, cfg.gn_iter, bound)
             from assimilation.variational import fourdvar
             r = fourdvar(fwd, background, obs, obs_var, background_std=std, max_iter=cfg.max_iter,
                          posterior_cov=True)
