@@ -4,7 +4,7 @@ synthetic truth from the differentiable transport model :mod:`process_models.tra
 Modules: :mod:`.operator` (observation operator), :mod:`.generator` (seeded synthetic
 scenes on disk), :mod:`.methods` (flux divergence, cross-sectional flux, variational
 inversion behind one :func:`estimate` API), :mod:`.unet` (Flax NNX U-Net with a deep
-ensemble), :mod:`.real` (the real TROPOMI Matimba and SMARTCARB cases as scenes),
+ensemble), :mod:`.vae` (Flax NNX conditional VAE), :mod:`.real` (the real TROPOMI Matimba and SMARTCARB cases as scenes),
 :mod:`.scoring` (MAPE, bias, interval coverage).
 """
 from .generator import SceneConfig, generate_dataset, load_dataset, scene_inputs, simulate_scenes
