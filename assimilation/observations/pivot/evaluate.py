@@ -155,11 +155,13 @@ def evaluate_pivots(obs, proxies: dict, *, eval_pixels, modes=("random", "block"
     calibrate : calibrate the learned models' sd (:func:`.learned.train_calibrated`): a
         ``calibration_fraction`` of the remaining dates (drawn in the same mode, random or
         blocks, so disjoint from the evaluation dates) is hidden from the learned models'
-        training and input, and one conformal scale per index is fitted on it.
+        training, physical prior and input (also when the evaluation dates are scored, so
+        that calibration and evaluation dates are exchangeable), and one conformal scale
+        per index is fitted on it.
     Returns (table DataFrame, {(mode, method): {index: (mean, obs_sd)}}, extras dict).
     """
     from .hybrid import correct_coarse, fit_coarse_residual, physics_informed_series
-    from .learned import LearnedConfig, PixelSeries, predict, train_calibrated, train_pivot_mae
+    from .learned import LearnedConfig, PixelSeries, hide_targets, predict, train_calibrated, train_pivot_mae
     ev = np.asarray(eval_pixels)
     pool = np.unique(np.concatenate([ev, np.asarray(ev if train_pixels is None else train_pixels)]))
     pos = np.searchsorted(pool, ev)
@@ -251,7 +253,10 @@ def evaluate_pivots(obs, proxies: dict, *, eval_pixels, modes=("random", "block"
                 else:
                     res = train_pivot_mae(s_m, c_m, train_config, checkpoint_dir=ck, pretrain_checkpoint_dir=pre)
                     scales = np.ones(len(indices))
-                sub = PixelSeries(series.values[pos], series.mask[pos], series.sensor_of, series.target, doy)
+                # scored with the calibration run's input (the calibration dates hidden too): calibration
+                # and evaluation dates are then exchangeable, as split-conformal scaling assumes
+                m_in = hide_targets(series, cal[pool]).mask if calibrate else series.mask
+                sub = PixelSeries(series.values[pos], m_in[pos], series.sensor_of, series.target, doy)
                 _, mean, s = predict(res.model, sub)
                 dt = time.perf_counter() - t0
                 for k, ix in enumerate(indices):
