@@ -25,7 +25,9 @@ Goals (issue 14): point-source MAPE <= 15 %, domain-total bias <= 5 %, 90 % cove
 >= 85 %; SMARTCARB within 10 %; Matimba within 20 %.
 
 Measured run (``--unet-steps 600 --unet-members 1 --vae-steps 600``, 1536 training / 48
-test scenes = 96 sources, 565 s on 2 cores at load 8-17, i.e. a lower bound)::
+test scenes = 96 sources; 565 s on 2 cores at load 8-17, a lower bound; the rows below are
+from its rerun with the final 4D-Var settings, which resumed the trained networks from their
+checkpoints, 367 s)::
 
     method (imperfect wind)     point MAPE (median)  total bias  90 % coverage (point / total)
     flux_divergence              20.1 % (11.5 %)       -0.8 %        90 % / 94 %
@@ -41,6 +43,8 @@ test scenes = 96 sources, 565 s on 2 cores at load 8-17, i.e. a lower bound)::
     Berlin SMARTCARB             0.797    1.27   0.84   0.76    1.79   1.81
     Oltenia OMI L3 (CoCO2)       0.662                                        0.70 +- 0.37
     Bucharest OMI L3             (none)                                       0.62 +- 0.32
+
+Quick run: 58 s (study runtime; 60 CPU-s, the same as the former quick run's) at load 3-4.
 
 Run: ``python -m experiments.nox_study [--quick] [--out DIR]`` (quick: 96 training and 6
 test scenes, 40 U-Net and VAE steps, Matimba and the OMI cases; full: 1536 / 48 scenes,
