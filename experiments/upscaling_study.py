@@ -19,6 +19,13 @@ stand-in, LAI from the pivot EVI, DBF/GRA tiles weighted by tree cover, soil tex
 Vcmax25 from random fields), a few "tower" pixels for training, every pixel predicted with
 ``predict_dataset``; spatial skill of the period totals across the held-out pixels.
 
+Maps (``--maps full|quick|none``; :mod:`experiments.upscaling_maps`): daily NEE/GPP/Reco
+with sd from the tower-trained models at every pixel of the Romania (10 m) and France (20 m)
+Sentinel-2 cubes through the regional map engine's daily mode, with budgets per land-cover
+class (quick: trees, a 40 x 40-pixel Romania corner and the France cube for 14 July days;
+full: trees and hybrid, whole-year Romania 2019 and France 2018, about 600 pixel-days/s
+measured on loaded cores, i.e. roughly 2 h).
+
 Run: ``python -m experiments.upscaling_study [--quick] [--out DIR]`` (quick: 4 towers,
 fold CH-Dav, small networks, twin of 25 pixels x 30 days: 116 s wall / 62 s CPU measured
 on 2 cores shared with other jobs at load ~9 (tables 34 s, twin 33 s; the former quick
@@ -29,8 +36,9 @@ daily tables (tower processing) between runs; ``--twin false`` skips the twin,
 """
 from __future__ import annotations
 
+import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -77,14 +85,18 @@ class Settings:
     """Training ("tower") pixels of the twin."""
     twin_vcmax_sd: float = 0.3
     """Log-sd of the truth's Vcmax25 field (a parameter no model input sees; 0 = none)."""
+    maps: str = "full"
+    """10 m daily maps through the map engine's daily mode (``experiments.upscaling_maps``):
+    "full" (whole-year Romania and France, trees + hybrid), "quick" (a 40 x 40-pixel corner,
+    14 days, trees) or "none"."""
     seed: int = 0
 
-    RESULT_NEUTRAL = ("cache",)
+    RESULT_NEUTRAL = ("cache", "maps")
 
     @classmethod
     def quick(cls) -> "Settings":
         return cls(sites="CH-Dav,DE-Tha,AT-Neu,FR-Pue", folds="CH-Dav", members=3, steps=120,
-                   n_estimators=100, twin_stride=10, twin_start="2019-06-01", twin_end="2019-07-01", twin_towers=4)
+                   n_estimators=100, twin_stride=10, twin_start="2019-06-01", twin_end="2019-07-01", twin_towers=4, maps="quick")
 
 
 def _e(key, value, tol, what):
@@ -296,6 +308,18 @@ def main(argv=None) -> dict:
     twin_tab = None
     if st.twin:
         metrics["twin"], twin_tab = run_twin_section(st, fac, out, figs)
+    maps_tab = None
+    if st.maps != "none":
+        from experiments import upscaling_maps
+        if st.maps not in ("quick", "full"):
+            raise ValueError(f"maps={st.maps!r}: expected 'full', 'quick' or 'none'.")
+        mst = upscaling_maps.Settings.quick() if st.maps == "quick" else upscaling_maps.Settings()
+        mm = upscaling_maps.run_settings(replace(mst, out=str(out / "maps"), seed=st.seed))
+        metrics["maps"] = mm["maps"]
+        maps_tab = upscaling_maps.budget_frame(mm)
+        for f in sorted((out / "maps").glob("map_*.png")):          # beside the study's own figures
+            shutil.copyfile(f, out / f.name)
+            figs.append(f.name)
     metrics["runtime_s"] = time.perf_counter() - t0
     fig_sites(out, figs, tab)
     fig_series(out, figs, held, preds)
@@ -342,6 +366,15 @@ def main(argv=None) -> dict:
             "explain (in-sample OLS of the pixel totals on mean EVI, LSWI, soil water and tree cover, all "
             f"pixels): {_fmt_r2(tw['explainable_r2'])}; adding the unseen log Vcmax factor: "
             f"{_fmt_r2(tw['explainable_r2_with_vcmax'])}.\n\n" + markdown_table(twin_tab, ".3g"))
+    if maps_tab is not None:
+        sections.append(
+            "## Daily maps through the regional map engine\n\n"
+            f"`experiments.upscaling_maps` ({st.maps} settings; its own report: `maps/REPORT.md`): the "
+            "upscaling models fitted on the towers predict daily NEE/GPP/Reco with sd at every pixel of the "
+            "Romania (10 m) and France (20 m, no blue band: EVI2) Sentinel-2 cubes through the map engine's "
+            "daily mode (daily Kalman pivot with sd, CH-Dav meteorology as a uniform stand-in, NEE = Reco - GPP "
+            "enforced by a minimum-variance projection). Budgets per land-cover class: period totals (g C m-2, "
+            "t C) with the sd for pixel errors independent / fully correlated.\n\n" + markdown_table(maps_tab, ".3g"))
     sections.append("## Goals\n\n" + "\n".join(verdict(metrics)))
     write_report(out, "Upscaling study: cross-site flux models and drought response", sections, figs,
                  EXPECTED_QUICK, metrics, settings=st)

@@ -16,7 +16,7 @@ _ADAM = ("optax.adam (emulator.train.fit, the tower error model's sigma fit) rai
 
 @pytest.mark.standard_promotion(_ADAM)
 def test_upscaling_study_quick_reproduces_expected_results(tmp_path):
-    metrics = upscaling_study.main(["--quick", "--out", str(tmp_path)])
+    metrics = upscaling_study.main(["--quick", "--maps", "none", "--out", str(tmp_path)])   # maps: tests/maps
     for name in ("REPORT.md", "metrics.json", "site_metrics.csv", "drought.csv", "site_r2.png",
                  "series_CH-Dav.png", "drought_ch_dav.png", "twin_skill.csv", "twin_maps.png", "twin_scatter.png"):
         assert (tmp_path / name).stat().st_size > 0, name
