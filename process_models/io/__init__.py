@@ -30,7 +30,8 @@ detection rules (:func:`detect_format`, :func:`read`; see :mod:`process_models.i
 The atmospheric readers of the NOx inversion (TROPOMI NO2 L2, ERA5 boundary-layer winds,
 SMARTCARB fields and emissions, the CoCO2 point-source catalogue; read in place from the
 installed ``ddeq`` wheel) are in :mod:`process_models.io.tropomi`, outside this registry of
-land-flux formats.
+land-flux formats. The OMI/Aura L3 NO2 reader of the Romania crops (:func:`read_omi_no2_l3`)
+is in :mod:`process_models.io.omi`, also outside this registry.
 
 Also here: forcing builders (:func:`vprm_site_forcing`: VPRM forcing at a tower from a
 tower + satellite pair; :func:`park_falls_vprm_forcing`: US-PFa 2005;
