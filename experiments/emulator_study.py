@@ -141,9 +141,11 @@ EXPECTED_QUICK = (
     # skill is a regression check, the closure is the property: float32 round-off of ~1e3 mm / ~2e4 g C stores)
     Expected("coupled_daily/r2/CH-Dav 2020/gpp", 0.6169, 0.05, "daily emulator GPP R2, 1-year rollout CH-Dav 2020 (1)"),
     Expected("coupled_daily/r2/CH-Dav 2020/et", 0.7153, 0.05, "daily emulator ET R2, CH-Dav 2020 (1)"),
-    # FR-Hes GPP re-measured 2026-12-04 (0.0883; was 0.2001): the same value bit for bit with and without
-    # the loss-weight change (quick trains unweighted), i.e. moved by an earlier change upstream of the study
-    Expected("coupled_daily/r2/FR-Hes 2016/gpp", 0.0883, 0.1, "daily emulator GPP R2, held-out site FR-Hes 2016 (1)"),
+    # FR-Hes GPP: 0.2001 on the machines of 2026-12-03 (CI passed with it), 0.0883 on 2026-12-04 with no
+    # change to the emulator, the coupled model or the study in between (bit for bit with and without the
+    # loss-weight change; quick trains unweighted): the held-out-site R2 of the quick, undertrained emulator
+    # moves with the platform's float round-off, so the band covers both measured values
+    Expected("coupled_daily/r2/FR-Hes 2016/gpp", 0.144, 0.08, "daily emulator GPP R2, held-out site FR-Hes 2016 (1)"),
     Expected("coupled_daily/residuals/water_mm", 0.0, 1e-3, "daily emulator largest daily water-balance residual (mm)"),
     Expected("coupled_daily/residuals/carbon_gC", 0.0, 0.05, "daily emulator largest daily carbon residual (g C m-2)"),
 )
