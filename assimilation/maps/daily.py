@@ -234,19 +234,12 @@ def _tile_key(ysl, xsl) -> int:
 
 def compute_daily_tile(ctx, ysl: slice, xsl: slice) -> tuple[dict, dict]:
     """The arrays of one tile (as written to the store) and timings; pure given ``ctx``."""
-    from .engine import _crop, _static_arrays
+    from .engine import tile_outputs
     inp, piv, flags, frac, timing = daily_tile_inputs(ctx, ysl, xsl)
     t0 = time.perf_counter()
     y, sd, tot, tot_sd = (np.asarray(a, np.float32) for a in daily_fluxes(ctx.model, inp))
     timing["model_s"] = time.perf_counter() - t0
-    crop_h, crop_p = _crop(ctx, ysl, xsl)
-    out = {}
-    for k, name in enumerate(("gpp", "reco", "nee")):
-        out[name] = (("time", "y", "x"), crop_h(y[k]))
-        out[f"{name}_sd"] = (("time", "y", "x"), crop_h(sd[k]))
-        out[f"{name}_total"] = (("y", "x"), crop_p(tot[k]))
-        out[f"{name}_total_sd"] = (("y", "x"), crop_p(tot_sd[k]))
-    out.update(_static_arrays(ctx, piv, flags, frac, crop_h, crop_p))
+    out = tile_outputs(ctx, ysl, xsl, (y, sd, tot, tot_sd), piv, flags, frac)
     ny_t, nx_t = ysl.stop - ysl.start, xsl.stop - xsl.start
     timing.update(pixels=int(ny_t * nx_t), days=int(len(inp.days)), hours=24 * int(len(inp.days)))
     return out, timing

@@ -328,6 +328,17 @@ def compute_tile(ctx: MapContext, ysl: slice, xsl: slice) -> tuple[dict, dict]:
     t3 = time.perf_counter()
 
     ny_t, nx_t = ysl.stop - ysl.start, xsl.stop - xsl.start
+    out = tile_outputs(ctx, ysl, xsl, (y, sd, tot, tot_sd), piv, flags, frac)
+    timing.update(model_s=t3 - t2, pixels=int(ny_t * nx_t), hours=int(len(ctx.hours)))
+    return out, timing
+
+
+def tile_outputs(ctx: MapContext, ysl: slice, xsl: slice, fluxes, piv, flags, frac) -> dict:
+    """The store variables of one tile from the kernel's padded arrays ``fluxes`` = (y, sd
+    (3, T, P), period totals, their sd (3, P)) in the order GPP, Reco, NEE, cropped to the
+    tile, plus the static per-pixel arrays (pivot statistics, flags, fractions). Shared by
+    the hourly and the daily path (:mod:`.daily`)."""
+    y, sd, tot, tot_sd = fluxes
     crop_h, crop_p = _crop(ctx, ysl, xsl)
     out = {}
     for k, name in enumerate(("gpp", "reco", "nee")):
@@ -336,8 +347,7 @@ def compute_tile(ctx: MapContext, ysl: slice, xsl: slice) -> tuple[dict, dict]:
         out[f"{name}_total"] = (("y", "x"), crop_p(tot[k]))
         out[f"{name}_total_sd"] = (("y", "x"), crop_p(tot_sd[k]))
     out.update(_static_arrays(ctx, piv, flags, frac, crop_h, crop_p))
-    timing.update(model_s=t3 - t2, pixels=int(ny_t * nx_t), hours=int(len(ctx.hours)))
-    return out, timing
+    return out
 
 
 def _status_mb(key: str) -> float:
