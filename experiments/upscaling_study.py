@@ -191,7 +191,8 @@ def run_twin_section(st: Settings, fac: dict, out: Path, figs: list):
     from emulator.upscaling.twin import TwinConfig, build_twin, explainable_r2, run_twin, tower_pixels
     t0 = time.perf_counter()
     cfg = TwinConfig(start=st.twin_start, end=st.twin_end, stride=st.twin_stride, seed=st.seed,
-                     vcmax_log_sd=st.twin_vcmax_sd)
+                     vcmax_log_sd=st.twin_vcmax_sd,
+                     map_config=str(Path(__file__).resolve().parent / "configs" / "romania_s2.toml"))
     twin = build_twin(cfg)
     t_truth = time.perf_counter() - t0
     towers = tower_pixels(twin, st.twin_towers, seed=st.seed)

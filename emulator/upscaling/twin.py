@@ -86,6 +86,8 @@ class TwinConfig:
     """Settings of the twin (see the module docstring)."""
 
     map_config: str = "experiments/configs/romania_s2.toml"
+    """The map TOML of the cube (a relative path is taken from the working directory; the
+    study passes an absolute one)."""
     start: str = "2019-01-01"
     end: str = "2020-01-01"
     """Period [start, end), whole days."""
