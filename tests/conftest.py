@@ -36,3 +36,16 @@ def _standard_promotion(request):
             f"{request.node.nodeid}: standard_promotion needs its reasons as arguments")
     with jax.numpy_dtype_promotion("standard"):
         yield
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled executables after each test module. A pytest-xdist worker runs
+    hundreds of modules in one process; without this its compiled programs (each holding
+    memory mappings) accumulate for the whole run, and twice a worker crashed inside XLA
+    compilation near the end of the suite (an abort, then a segfault; vm.max_map_count is
+    65530 here). Later calls of a cached jitted function simply compile again."""
+    yield
+    import gc
+    jax.clear_caches()
+    gc.collect()
