@@ -84,24 +84,14 @@ def daily_meteorology(cfg: MapConfig, hours: pd.DatetimeIndex) -> xr.Dataset:
     absent, and attributes say so). Gaps: temperature and shortwave as in the hourly engine
     (``max_gap_hours``); VPD and pressure linear, precipitation 0; the filled share of each
     is in the attribute ``filled_share``."""
-    from .sources import _to_hourly, hourly_meteorology
+    from .sources import _to_hourly, check_meteorology, hourly_meteorology, read_tower_record
     m = cfg.meteorology
     if m.kind == "era5":
         met = hourly_meteorology(cfg, hours)
         met.attrs["missing"] = "vpd precipitation air_pressure (ERA5 single levels here: t2m, ssrd)"
         return met
     paths = [cfg.resolve(m.folder, p) for p in m.paths]
-    from process_models.io import reader
-    raw = reader(m.reader)(paths[0])
-    if isinstance(raw, dict):
-        raw = raw["tower"]
-    if "shortwave_in" not in raw and "ppfd_in" in raw:
-        from process_models.vprm.tables import SW_TO_PAR
-        raw["shortwave_in"] = (raw["ppfd_in"] / SW_TO_PAR).assign_attrs(units="W m-2")
-    for v in ("air_temperature", "shortwave_in"):
-        if v not in raw:
-            raise DataValidationError(f"tower record has no {v!r}.", source=str(paths[0]), variable=v,
-                                      fix="use a reader that gives air_temperature and shortwave_in.")
+    raw = read_tower_record(m.reader, paths[0])
     for v, u in MET_VARIABLES.items():
         if v in raw and raw[v].attrs.get("units") not in (u, None):
             raise DataValidationError(f"units {raw[v].attrs.get('units')!r}, expected {u!r}.", source=str(paths[0]),
@@ -113,7 +103,6 @@ def daily_meteorology(cfg: MapConfig, hours: pd.DatetimeIndex) -> xr.Dataset:
     if prec is not None:                        # _to_hourly averages: an amount is summed
         met["precipitation"] = met["precipitation"] * (2.0 if pd.Timedelta(raw.time.values[1] - raw.time.values[0])
                                                        == pd.Timedelta("30min") else 1.0)
-    from .sources import check_meteorology
     met = check_meteorology(met, hours, max_gap_hours=m.max_gap_hours, source=str(paths[0]))
     filled = {}
     for v in ("vpd", "precipitation", "air_pressure"):

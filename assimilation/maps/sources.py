@@ -340,6 +340,24 @@ def check_meteorology(met: xr.Dataset, hours: pd.DatetimeIndex, *, max_gap_hours
     return met
 
 
+def read_tower_record(reader_name: str, path) -> xr.Dataset:
+    """A tower record through the ``process_models.io`` reader ``reader_name``, with
+    ``shortwave_in`` (W m-2) derived from ``ppfd_in`` where only PPFD is given; raises if
+    air temperature or shortwave is missing."""
+    from process_models.io import reader
+    met = reader(reader_name)(path)
+    if isinstance(met, dict):
+        met = met["tower"]
+    if "shortwave_in" not in met and "ppfd_in" in met:
+        from process_models.vprm.tables import SW_TO_PAR
+        met["shortwave_in"] = (met["ppfd_in"] / SW_TO_PAR).assign_attrs(units="W m-2")
+    for v in ("air_temperature", "shortwave_in"):
+        if v not in met:
+            raise DataValidationError(f"tower record has no {v!r}.", source=str(path), variable=v,
+                                      fix="use a reader that gives air_temperature and shortwave_in.")
+    return met
+
+
 def hourly_meteorology(cfg: MapConfig, hours: pd.DatetimeIndex) -> xr.Dataset:
     """``air_temperature`` (degC) and ``shortwave_in`` (W m-2, >= 0) on the map hours:
     (time,) for a tower, (time, lat, lon) for ERA5. Raises if the record does not cover the
@@ -351,18 +369,7 @@ def hourly_meteorology(cfg: MapConfig, hours: pd.DatetimeIndex) -> xr.Dataset:
         from process_models.io import read_era5_single_levels
         met = read_era5_single_levels(paths if len(paths) > 1 else paths[0])
     else:
-        from process_models.io import reader
-        met = reader(m.reader)(paths[0])
-        if isinstance(met, dict):
-            met = met["tower"]
-        if "shortwave_in" not in met and "ppfd_in" in met:
-            from process_models.vprm.tables import SW_TO_PAR
-            met["shortwave_in"] = (met["ppfd_in"] / SW_TO_PAR).assign_attrs(units="W m-2")
-        for v in ("air_temperature", "shortwave_in"):
-            if v not in met:
-                raise DataValidationError(f"tower record has no {v!r}.", source=src, variable=v,
-                                          fix="use a reader that gives air_temperature and shortwave_in.")
-        met = met[["air_temperature", "shortwave_in"]]
+        met = read_tower_record(m.reader, paths[0])[["air_temperature", "shortwave_in"]]
         met = _to_hourly(met, src)
     met = check_meteorology(met, hours, max_gap_hours=m.max_gap_hours, source=src)
     met.attrs.update(kind=m.kind, source=src)
